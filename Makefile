@@ -1,0 +1,18 @@
+# `make demo` and `make test` install what is needed (tools/install.sh, idempotent) and then run.
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+export VENV
+
+.PHONY: install demo test bench-cpu
+
+install:
+	bash tools/install.sh
+
+demo: install
+	PYTHONUNBUFFERED=1 $(PYTHON) demo/false_synthetic_demo.py
+
+test: install
+	$(PYTHON) -m pytest tests -q
+
+bench-cpu: install
+	$(PYTHON) bench/bench_false.py --device cpu

@@ -1,0 +1,31 @@
+# A short FALSE pre-training on the embedded synthetic Potsdam-like scenes (make demo): ResNet-18,
+# 96 px views, a few hundred images, CPU-friendly. Same method, optimiser and LR curve as the full config.
+_base_ = '../false_r50_potsdam.py'
+
+data_root = 'data/synthetic_potsdam'
+batch_size = 32
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=96, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply',
+         transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)],
+         prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+]
+train_pipeline = [
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(batch_size=batch_size, num_workers=2, persistent_workers=False,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+model = dict(backbone=dict(depth=18), neck=dict(in_channels=512, hid_channels=512))
+# the official LR is for 256 images; scale linearly to this batch
+optim_wrapper = dict(optimizer=dict(lr=4.8 * batch_size / 256))
+max_epochs = 8
+param_scheduler = [
+    dict(type='VISSLCosineRestartLR', by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))

@@ -1,0 +1,148 @@
+"""End-to-end demo on the embedded synthetic Potsdam-like dataset (run by `make demo`).
+
+1. generate the synthetic scenes (data/synthetic_potsdam, once),
+2. pre-train FALSE (ResNet-18) on the unlabeled scenes with tools/train.py,
+3. export the backbone with tools/export_backbone.py (checked against the UperNet backbone),
+4. fine-tune UperNet from it with tools/train.py,
+5. test with tools/test.py (per-class IoU table), then write colour predictions, an
+   image | ground truth | prediction mosaic and the loss curves.
+
+Every run writes into a new folder work_dirs/demo/<timestamp>; nothing earlier is touched.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, make_synthetic_potsdam  # noqa: E402
+
+PRETRAIN_CONFIG = 'configs/demo/false_r18_synthetic.py'
+FINETUNE_CONFIG = 'configs/demo/upernet_r18_false_synthetic.py'
+# mmseg's Potsdam palette (RGB), in class order
+PALETTE_RGB = np.array([[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]],
+                       dtype=np.uint8)
+
+
+def run_step(title, args):
+    """Run one tool as a subprocess with live output; stop the demo if it fails."""
+    print(f'\n=== {title} ===\n$ {" ".join(args)}', flush=True)
+    start = time.time()
+    subprocess.run([sys.executable] + args, cwd=REPO, check=True)
+    print(f'--- {title}: done in {time.time() - start:.0f} s', flush=True)
+
+
+def latest_file(pattern):
+    matches = sorted(glob.glob(pattern), key=osp.getmtime)
+    if not matches:
+        raise FileNotFoundError(f'nothing matches {pattern}')
+    return matches[-1]
+
+
+def read_scalars(work_dir):
+    """Training records (dicts with 'iter', 'loss', ...) from mmengine's vis_data/scalars.json."""
+    with open(latest_file(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))) as f:
+        return [r for r in map(json.loads, f) if 'loss' in r and 'iter' in r]
+
+
+def plot_loss_curves(pretrain_dir, finetune_dir, out_path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, work_dir, title in ((axes[0], pretrain_dir, 'FALSE pre-training loss'),
+                                (axes[1], finetune_dir, 'UperNet fine-tuning loss')):
+        records = read_scalars(work_dir)
+        ax.plot([r['iter'] for r in records], [r['loss'] for r in records])
+        ax.set_title(title)
+        ax.set_xlabel('iteration')
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+
+
+def colourise(index_map):
+    """Potsdam colour map (BGR for cv2) of a 1..6 index map as written by IoUMetric (0 = ignore -> black)."""
+    colour = np.zeros(index_map.shape + (3, ), np.uint8)
+    valid = (index_map >= 1) & (index_map <= len(PALETTE_RGB))
+    colour[valid] = PALETTE_RGB[index_map[valid] - 1][:, ::-1]
+    return colour
+
+
+def write_colour_predictions(pred_dir, data_root, out_dir, mosaic_path, mosaic_rows=4):
+    os.makedirs(out_dir)
+    rows = []
+    for i, pred_path in enumerate(sorted(glob.glob(osp.join(pred_dir, '*.png')))):
+        name = osp.basename(pred_path)
+        prediction = colourise(cv2.imread(pred_path, cv2.IMREAD_UNCHANGED))
+        cv2.imwrite(osp.join(out_dir, name), prediction)
+        if i < mosaic_rows:
+            image = cv2.imread(osp.join(data_root, 'img_dir', 'val', name))
+            truth = colourise(cv2.imread(osp.join(data_root, 'ann_dir', 'val', name), cv2.IMREAD_UNCHANGED))
+            rows.append(np.hstack([image, truth, prediction]))
+    cv2.imwrite(mosaic_path, np.vstack(rows))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data-root', default='data/synthetic_potsdam')
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo', time.strftime('%Y%m%d_%H%M%S')))
+    args = parser.parse_args()
+    os.chdir(REPO)
+    started = time.time()
+    run_dir = args.work_dir
+    os.makedirs(run_dir, exist_ok=False)
+
+    print('=== 1. synthetic Potsdam-like scenes ===', flush=True)
+    info = make_synthetic_potsdam(args.data_root, num_train=64, num_val=16, num_unlabeled=256, size=256, seed=0)
+    print(info, flush=True)
+
+    pretrain_dir = osp.join(run_dir, 'pretrain')
+    data_option = f'train_dataloader.dataset.data_root={args.data_root}'
+    run_step('2. FALSE pre-training (ResNet-18)',
+             ['tools/train.py', PRETRAIN_CONFIG, '--work-dir', pretrain_dir, '--cfg-options', data_option])
+
+    backbone = osp.join(run_dir, 'backbone.pth')
+    run_step('3. backbone export', ['tools/export_backbone.py', latest_file(osp.join(pretrain_dir, 'epoch_*.pth')),
+                                    backbone, '--target-config', FINETUNE_CONFIG])
+
+    finetune_dir = osp.join(run_dir, 'finetune')
+    data_options = [data_option, f'val_dataloader.dataset.data_root={args.data_root}',
+                    f'test_dataloader.dataset.data_root={args.data_root}']
+    run_step('4. UperNet fine-tuning', ['tools/train.py', FINETUNE_CONFIG, '--work-dir', finetune_dir,
+                                        '--cfg-options', f'model.backbone.init_cfg.checkpoint={backbone}',
+                                        *data_options])
+
+    test_dir = osp.join(run_dir, 'test')
+    pred_dir = osp.join(run_dir, 'pred_index')
+    run_step('5. test', ['tools/test.py', FINETUNE_CONFIG, latest_file(osp.join(finetune_dir, 'iter_*.pth')),
+                         '--work-dir', test_dir, '--out', pred_dir, '--cfg-options',
+                         f'model.backbone.init_cfg.checkpoint={backbone}', *data_options])
+
+    colour_dir = osp.join(run_dir, 'predictions')
+    mosaic = osp.join(run_dir, 'image_truth_prediction.png')
+    write_colour_predictions(pred_dir, args.data_root, colour_dir, mosaic)
+    curve = osp.join(run_dir, 'loss_curve.png')
+    plot_loss_curves(pretrain_dir, finetune_dir, curve)
+
+    with open(latest_file(osp.join(test_dir, '*', '*.json'))) as f:
+        metrics = json.load(f)
+    print('\n=== result on the synthetic validation scenes ===')
+    print(f'classes: {", ".join(POTSDAM_CLASSES)} (per-class IoU table above)')
+    print(f'mIoU {metrics["mIoU"]:.2f}  mFscore {metrics.get("mFscore", float("nan")):.2f}  aAcc {metrics["aAcc"]:.2f}')
+    print(f'colour predictions: {colour_dir}\nimage | truth | prediction: {mosaic}\nloss curves: {curve}')
+    print(f'demo finished in {(time.time() - started) / 60:.1f} min')
+
+
+if __name__ == '__main__':
+    main()

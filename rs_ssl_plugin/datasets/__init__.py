@@ -1,0 +1,5 @@
+from .seg_datasets import CheckedPotsdamDataset, CheckedSegDatasetMixin
+from .transforms import *  # noqa: F401,F403
+from .unlabeled import UnlabeledImageFolder
+
+__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'UnlabeledImageFolder']

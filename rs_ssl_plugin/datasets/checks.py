@@ -1,0 +1,70 @@
+"""Input validation shared by the plugin's datasets and loading transforms.
+
+Every error names the offending file or folder and says what was expected.
+"""
+import os
+import os.path as osp
+from typing import Iterable, List, Optional
+
+import mmcv
+import numpy as np
+
+
+def require_dir(path: Optional[str], what: str) -> None:
+    """Raise ``FileNotFoundError`` unless ``path`` is an existing directory."""
+    if not path or not osp.isdir(path):
+        raise FileNotFoundError(f'{what} {path!r} does not exist or is not a directory')
+
+
+def require_files(paths: Iterable[str], what: str) -> None:
+    """Raise ``FileNotFoundError`` listing (up to 5 of) the ``paths`` that are not files."""
+    missing = [p for p in paths if not osp.isfile(p)]
+    if missing:
+        shown = ', '.join(missing[:5]) + (f' and {len(missing) - 5} more' if len(missing) > 5 else '')
+        raise FileNotFoundError(f'{len(missing)} {what} missing: {shown}')
+
+
+def decode_image(img_bytes: bytes, path: str, flag: str = 'unchanged', backend: str = 'cv2') -> np.ndarray:
+    """Decode image bytes; raise ``OSError`` naming ``path`` when they are not a readable image."""
+    img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend) if img_bytes else None
+    if img is None:
+        raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
+    return img
+
+
+def check_channels(img: np.ndarray, expected: int, path: str) -> None:
+    """Raise ``ValueError`` naming ``path`` when ``img`` does not have ``expected`` channels."""
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if channels != expected:
+        raise ValueError(f'image {path} has {channels} channel(s), expected {expected} '
+                         '(set the loader\'s expected_channels and the preprocessor mean/std for '
+                         'multi-band data)')
+
+
+def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int,
+                    ignore_index: int = 255) -> None:
+    """Raise ``ValueError`` naming ``path`` for a label map that cannot belong to the image.
+
+    The map must be single-channel, have the image's height and width and hold only class indices
+    ``0..num_classes-1`` or ``ignore_index`` (after any ``reduce_zero_label``/``label_map``).
+    """
+    if label.ndim != 2:
+        raise ValueError(f'label map {path} has shape {label.shape}; expected a single-channel index map '
+                         '(colour-coded labels must be converted first, e.g. with the dataset converter)')
+    if tuple(label.shape) != tuple(image_shape[:2]):
+        raise ValueError(f'label map {path} is {label.shape[1]}x{label.shape[0]} (WxH) but its image is '
+                         f'{image_shape[1]}x{image_shape[0]}')
+    values = np.unique(label)
+    bad = values[(values >= num_classes) & (values != ignore_index)]
+    if bad.size:
+        raise ValueError(f'label map {path} holds values {bad.tolist()} outside the class set '
+                         f'0..{num_classes - 1} (and {ignore_index} = ignore)')
+
+
+def list_images(root: str, extensions: Iterable[str]) -> List[str]:
+    """All files under ``root`` (recursively, sorted) whose name ends with one of ``extensions``."""
+    extensions = tuple(e.lower() for e in extensions)
+    found = []
+    for folder, _, names in os.walk(root, followlinks=True):
+        found.extend(osp.join(folder, n) for n in names if n.lower().endswith(extensions))
+    return sorted(found)

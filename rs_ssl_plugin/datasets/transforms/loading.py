@@ -1,0 +1,98 @@
+import mmcv
+import numpy as np
+from mmcv.transforms import LoadImageFromFile
+from mmengine import fileio
+from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
+
+from ..checks import check_channels, check_label_map, decode_image
+
+
+@SEG_TRANSFORMS.register_module()
+@PRETRAIN_TRANSFORMS.register_module()
+class CheckedLoadImageFromFile(LoadImageFromFile):
+    """``LoadImageFromFile`` that names the file when it is missing, corrupt or has the wrong band count.
+
+    mmcv's loader silently converts any band count to 3 channels and fails obscurely on undecodable
+    files; this one decodes the file as stored, checks it has ``expected_channels`` bands, then applies
+    ``color_type`` as usual.
+
+    Args:
+        expected_channels: band count the file must have (3 for RGB, 4 for RGBIR, ...).
+    """
+
+    def __init__(self, expected_channels: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.expected_channels = expected_channels
+
+    def transform(self, results: dict) -> dict:
+        path = results['img_path']
+        try:
+            img_bytes = fileio.get(path, backend_args=self.backend_args)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f'image file {path} does not exist') from error
+        img = decode_image(img_bytes, path, flag='unchanged', backend=self.imdecode_backend)
+        check_channels(img, self.expected_channels, path)
+        if self.color_type == 'grayscale' and img.ndim == 3:
+            img = mmcv.bgr2gray(img)
+        elif self.color_type == 'color' and img.ndim == 2:
+            img = mmcv.gray2bgr(img)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{super().__repr__()[:-1]}, expected_channels={self.expected_channels})'
+
+
+def remap_labels(label: np.ndarray, reduce_zero_label: bool, label_map=None) -> np.ndarray:
+    """mmseg's label conventions: with ``reduce_zero_label`` 0 becomes 255 (ignore) and ``k`` becomes
+    ``k - 1`` (255 stays 255); then ``label_map`` (old -> new) is applied to the result."""
+    if reduce_zero_label:
+        label = np.where((label == 0) | (label == 255), 255, label - 1).astype(np.uint8)
+    if label_map:
+        mapped = label.copy()
+        for old, new in label_map.items():
+            mapped[label == old] = new
+        label = mapped
+    return label
+
+
+@SEG_TRANSFORMS.register_module()
+class CheckedLoadAnnotations(LoadAnnotations):
+    """mmseg's ``LoadAnnotations`` that rejects, naming the file, a label map that is corrupt,
+    multi-channel, of another size than its image (``ori_shape``), or holds values outside the classes.
+
+    Args:
+        num_classes: number of classes; valid values after ``reduce_zero_label``/``label_map`` are
+            ``0..num_classes-1`` and ``ignore_index``.
+        ignore_index: the ignored label value.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def _load_seg_map(self, results: dict) -> None:
+        path = results['seg_map_path']
+        try:
+            label_bytes = fileio.get(path, backend_args=self.backend_args)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f'label file {path} does not exist') from error
+        label = decode_image(label_bytes, path, flag='unchanged', backend=self.imdecode_backend)
+        if label.ndim == 3 and label.shape[2] == 1:
+            label = label[..., 0]
+        if self.reduce_zero_label is None:
+            self.reduce_zero_label = results['reduce_zero_label']
+        label = remap_labels(label.astype(np.uint8), self.reduce_zero_label, results.get('label_map'))
+        check_label_map(label, path, results['ori_shape'], self.num_classes, self.ignore_index)
+        results['gt_seg_map'] = label
+        results['seg_fields'].append('gt_seg_map')
+
+    def __repr__(self) -> str:
+        return f'{super().__repr__()[:-1]}, num_classes={self.num_classes})'

@@ -1,0 +1,3 @@
+from .larc import LARC
+
+__all__ = ['LARC']

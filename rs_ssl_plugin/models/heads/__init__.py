@@ -1,0 +1,3 @@
+from .false_head import FALSEHead
+
+__all__ = ['FALSEHead']

@@ -1,0 +1,3 @@
+from .linear_projection import LinearProjectionNeck
+
+__all__ = ['LinearProjectionNeck']

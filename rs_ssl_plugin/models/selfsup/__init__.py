@@ -1,0 +1,3 @@
+from .false import FALSE
+
+__all__ = ['FALSE']

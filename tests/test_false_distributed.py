@@ -1,0 +1,93 @@
+"""Two gloo processes on CPU give the same FALSE loss and gradients as one process on the full batch."""
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from rs_ssl_plugin.models import FALSE, FALSEHead, LinearProjectionNeck
+
+WORLD_SIZE = 2
+IMAGES_PER_RANK = 4
+
+
+class TinyBackbone(nn.Module):
+    """Conv + pooling, no batch norm, so per-rank statistics cannot differ from the full batch."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return (torch.relu(self.conv(x)), )
+
+
+def build_model(sentinel):
+    torch.manual_seed(0)
+    model = FALSE(backbone=TinyBackbone(),
+                  neck=LinearProjectionNeck(in_channels=8, hid_channels=16, out_channels=8),
+                  head=FALSEHead(positive_threshold=-1.0, sentinel=sentinel),
+                  data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]))
+    return model
+
+
+def make_views():
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(WORLD_SIZE * IMAGES_PER_RANK, 3, 8, 8, generator=g)
+    images[5] = images[2] + 0.01  # a near duplicate across ranks, so a false negative is found
+    return [images, images.flip(-1) * 0.9]
+
+
+def single_process(sentinel):
+    model = build_model(sentinel)
+    losses = model.loss(make_views(), None)
+    losses['loss'].backward()
+    return losses, {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def worker(rank, port, sentinel, out):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=WORLD_SIZE)
+    model = DistributedDataParallel(build_model(sentinel))
+    shard = slice(rank * IMAGES_PER_RANK, (rank + 1) * IMAGES_PER_RANK)
+    views = [v[shard] for v in make_views()]
+    losses = model(views, None, mode='loss')
+    losses['loss'].backward()
+    loss = losses['loss'].detach().clone()
+    dist.all_reduce(loss)  # the logged loss is the mean over ranks
+    if rank == 0:
+        out.put(dict(loss=(loss / WORLD_SIZE).item(), pairs=losses['false_negative_pairs'].item(),
+                     grads={n: p.grad.clone() for n, p in model.module.named_parameters()}))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize('sentinel', [float('inf'), 3.0])
+def test_two_processes_equal_one_process(sentinel):
+    expected_losses, expected_grads = single_process(sentinel)
+    ctx = mp.get_context('spawn')
+    out = ctx.Queue()
+    port = free_port()
+    procs = [ctx.Process(target=worker, args=(r, port, sentinel, out)) for r in range(WORLD_SIZE)]
+    for p in procs:
+        p.start()
+    result = out.get(timeout=120)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert result['pairs'] == expected_losses['false_negative_pairs'].item() >= 1
+    torch.testing.assert_close(torch.tensor(result['loss']), expected_losses['loss'].detach(),
+                               rtol=1e-5, atol=1e-6)
+    for name, grad in expected_grads.items():
+        torch.testing.assert_close(result['grads'][name], grad, rtol=1e-4, atol=1e-6, msg=name)

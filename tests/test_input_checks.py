@@ -1,0 +1,112 @@
+"""Bad input fails with an error naming the file or folder."""
+import cv2
+import numpy as np
+import pytest
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import DATASETS as PRETRAIN_DATASETS
+from mmseg.registry import DATASETS, TRANSFORMS
+
+import rs_ssl_plugin  # noqa: F401
+
+
+def write_pair(root, name, image, label, split='train'):
+    for sub, array in (('img_dir', image), ('ann_dir', label)):
+        folder = root / sub / split
+        folder.mkdir(parents=True, exist_ok=True)
+        if array is not None:
+            cv2.imwrite(str(folder / f'{name}.png'), array)
+
+
+def good_image(size=32, channels=3):
+    return np.random.default_rng(0).integers(0, 255, (size, size, channels), dtype=np.uint8)
+
+
+def good_label(size=32):
+    return np.random.default_rng(1).integers(1, 7, (size, size), dtype=np.uint8)
+
+
+def build_dataset(root):
+    init_default_scope('mmseg')
+    return DATASETS.build(dict(
+        type='CheckedPotsdamDataset', data_root=str(root),
+        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=[dict(type='CheckedLoadImageFromFile'),
+                  dict(type='CheckedLoadAnnotations', num_classes=6, reduce_zero_label=True)]))
+
+
+def test_valid_sample_loads(tmp_path):
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    sample = build_dataset(tmp_path)[0]
+    assert sample['gt_seg_map'].max() <= 5 and sample['img'].shape == (32, 32, 3)
+
+
+def test_missing_data_root(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nowhere'):
+        build_dataset(tmp_path / 'nowhere')
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / 'img_dir' / 'train').mkdir(parents=True)
+    (tmp_path / 'ann_dir' / 'train').mkdir(parents=True)
+    with pytest.raises(ValueError, match='no "\\*.png" images found in .*img_dir/train'):
+        build_dataset(tmp_path)
+
+
+def test_image_without_label(tmp_path):
+    write_pair(tmp_path, 'a', good_image(), None)
+    with pytest.raises(FileNotFoundError, match='ann_dir/train/a.png'):
+        build_dataset(tmp_path)
+
+
+def test_corrupt_image(tmp_path):
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    (tmp_path / 'img_dir' / 'train' / 'a.png').write_bytes(b'not a png at all')
+    with pytest.raises(OSError, match='cannot decode image .*img_dir/train/a.png'):
+        build_dataset(tmp_path)[0]
+
+
+def test_size_mismatch(tmp_path):
+    write_pair(tmp_path, 'a', good_image(32), good_label(24))
+    with pytest.raises(ValueError, match='ann_dir/train/a.png is 24x24 .* its image is 32x32'):
+        build_dataset(tmp_path)[0]
+
+
+def test_label_outside_class_set(tmp_path):
+    label = good_label()
+    label[0, 0] = 9
+    write_pair(tmp_path, 'a', good_image(), label)
+    with pytest.raises(ValueError, match=r'ann_dir/train/a.png holds values \[8\] outside the class set 0..5'):
+        build_dataset(tmp_path)[0]
+
+
+def test_colour_label_is_rejected(tmp_path):
+    write_pair(tmp_path, 'a', good_image(), good_image())
+    with pytest.raises(ValueError, match='ann_dir/train/a.png has shape .* single-channel'):
+        build_dataset(tmp_path)[0]
+
+
+def test_wrong_channel_count(tmp_path):
+    write_pair(tmp_path, 'a', good_image(channels=4), good_label())
+    with pytest.raises(ValueError, match='img_dir/train/a.png has 4 channel\\(s\\), expected 3'):
+        build_dataset(tmp_path)[0]
+
+
+def test_four_band_images_load_when_expected(tmp_path):
+    write_pair(tmp_path, 'a', good_image(channels=4), good_label())
+    init_default_scope('mmseg')
+    loader = TRANSFORMS.build(dict(type='CheckedLoadImageFromFile', expected_channels=4, color_type='unchanged'))
+    results = loader(dict(img_path=str(tmp_path / 'img_dir' / 'train' / 'a.png')))
+    assert results['img'].shape == (32, 32, 4)
+
+
+def test_unlabeled_folder_errors(tmp_path):
+    init_default_scope('mmpretrain')
+    with pytest.raises(FileNotFoundError, match='missing_root'):
+        PRETRAIN_DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(tmp_path / 'missing_root')))
+    (tmp_path / 'crops').mkdir()
+    with pytest.raises(ValueError, match='no images .* found under .*crops'):
+        PRETRAIN_DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(tmp_path), data_prefix='crops'))
+    (tmp_path / 'crops' / 'sub').mkdir()
+    cv2.imwrite(str(tmp_path / 'crops' / 'sub' / 'x.PNG'), good_image())
+    dataset = PRETRAIN_DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(tmp_path), data_prefix='crops'))
+    assert len(dataset) == 1
