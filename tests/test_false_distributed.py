@@ -7,6 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
+from mmengine.registry import init_default_scope
 from torch.nn.parallel import DistributedDataParallel
 
 from rs_ssl_plugin.models import FALSE, FALSEHead, LinearProjectionNeck
@@ -28,6 +29,7 @@ class TinyBackbone(nn.Module):
 
 
 def build_model(sentinel):
+    init_default_scope('mmpretrain')
     torch.manual_seed(0)
     model = FALSE(backbone=TinyBackbone(),
                   neck=LinearProjectionNeck(in_channels=8, hid_channels=16, out_channels=8),

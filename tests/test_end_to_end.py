@@ -1,0 +1,86 @@
+"""FALSE pre-training -> backbone export -> UperNet fine-tuning -> test, with real Runners on CPU."""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmseg.registry import MODELS as SEG_MODELS
+
+from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
+from rs_ssl_plugin.utils import export_backbone
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synthetic') / 'potsdam'
+    make_synthetic_potsdam(str(root), num_train=4, num_val=2, num_unlabeled=8, size=64, seed=3)
+    return str(root)
+
+
+def pretrain_config(data_root, work_dir):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py'))
+    cfg.work_dir = work_dir
+    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.dataset.data_root = data_root
+    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    cfg.train_cfg.max_epochs = 2
+    cfg.param_scheduler[0].end = 2
+    cfg.default_hooks.checkpoint.interval = 2
+    cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def finetune_config(data_root, work_dir, backbone):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'upernet_r18_false_synthetic.py'))
+    cfg.work_dir = work_dir
+    cfg.model.backbone.init_cfg.checkpoint = backbone
+    cfg.model.data_preprocessor.size = (32, 32)
+    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.data_root = data_root
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg.update(max_iters=3, val_interval=3)
+    cfg.param_scheduler[0].end = 3
+    cfg.default_hooks.checkpoint.interval = 3
+    cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def test_pretrain_export_finetune_test(data_root, tmp_path):
+    runner = Runner.from_cfg(pretrain_config(data_root, str(tmp_path / 'pretrain')))
+    runner.train()
+    ssl_checkpoint = osp.join(tmp_path, 'pretrain', 'epoch_2.pth')
+    assert osp.isfile(ssl_checkpoint)
+    loss = runner.message_hub.get_scalar('train/loss').current()
+    assert torch.isfinite(torch.tensor(loss))
+
+    init_default_scope('mmseg')
+    target = SEG_MODELS.build(dict(type='ResNet', depth=18))
+    backbone_path = str(tmp_path / 'backbone.pth')
+    export_backbone(ssl_checkpoint, backbone_path, prefix='backbone.', target_module=target)
+    exported = torch.load(backbone_path, map_location='cpu')['state_dict']
+    trained = torch.load(ssl_checkpoint, map_location='cpu', weights_only=False)['state_dict']
+    assert set(exported) == {k for k in trained if k.startswith('backbone.')}
+
+    cfg = finetune_config(data_root, str(tmp_path / 'finetune'), backbone_path)
+    model = SEG_MODELS.build(cfg.model)
+    model.init_weights()
+    torch.testing.assert_close(model.backbone.conv1.weight, exported['backbone.conv1.weight'])
+    torch.testing.assert_close(model.backbone.layer4[1].bn2.running_var, exported['backbone.layer4.1.bn2.running_var'])
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    checkpoint = osp.join(tmp_path, 'finetune', 'iter_3.pth')
+    assert osp.isfile(checkpoint)
+
+    test_cfg = finetune_config(data_root, str(tmp_path / 'test'), backbone_path)
+    test_cfg.load_from = checkpoint  # a full Runner checkpoint: needs the weights_only fix
+    metrics = Runner.from_cfg(test_cfg).test()
+    assert {'aAcc', 'mIoU'} <= set(metrics)
+    assert glob.glob(osp.join(tmp_path, 'test', '*', '*.json'))
