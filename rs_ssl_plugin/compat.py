@@ -1,4 +1,6 @@
-"""Make mmengine 0.10.7 load its own Runner checkpoints under torch >= 2.6.
+"""Fixes for running the pinned OpenMMLab stack on current torch and numpy.
+
+Checkpoints: make mmengine 0.10.7 load its own Runner checkpoints under torch >= 2.6.
 
 torch 2.6 changed ``torch.load`` to ``weights_only=True``; a Runner checkpoint also pickles the message hub
 (``HistoryBuffer``, numpy values), so ``tools/test.py``, ``--resume`` and ``init_cfg=Pretrained`` fail with
@@ -8,9 +10,16 @@ mmengine did before torch 2.6: only load checkpoints you trust. Remote schemes k
 (the released ImageNet weights are tensor-only and load either way).
 """
 import os.path as osp
+from typing import Optional
 
+import cv2
+import mmcv
+import mmcv.image
+import numpy as np
 import torch
+from mmcv.image import photometric
 from mmengine.runner.checkpoint import CheckpointLoader
+from PIL import Image
 
 
 def load_trusted_local_checkpoint(filename: str, map_location=None):
@@ -24,3 +33,38 @@ def load_trusted_local_checkpoint(filename: str, map_location=None):
 def install_checkpoint_loader() -> None:
     """Register :func:`load_trusted_local_checkpoint` for local paths in mmengine's CheckpointLoader."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_trusted_local_checkpoint, force=True)
+
+
+def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:
+    """``mmcv.adjust_hue`` that also works with numpy >= 2.
+
+    mmcv 2.1.0 shifts the hue channel by ``np.uint8(hue_factor * 255)``, which numpy 2 refuses for negative
+    factors (``OverflowError``), so every colour jitter with a negative hue draw failed. The shift here is
+    the same offset taken modulo 256 (what the uint8 cast wrapped to under numpy 1), with both of mmcv's
+    backends.
+    """
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    backend = backend or photometric.imread_backend
+    offset = np.uint8(int(hue_factor * 255) % 256)
+    if backend == 'pillow':
+        if img.dtype != np.uint8:
+            raise TypeError('Pillow backend only support uint8 type')
+        hue, saturation, value = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), mode='RGB').convert(
+            'HSV').split()
+        hue = Image.fromarray(np.asarray(hue, np.uint8) + offset, 'L')  # uint8 addition wraps around
+        rgb = Image.merge('HSV', (hue, saturation, value)).convert('RGB')
+        return np.array(rgb, dtype=img.dtype)[..., ::-1]
+    if backend != 'cv2':
+        raise ValueError(f"backend: {backend} is not supported. Supported backends are 'cv2', 'pillow'")
+    hue, saturation, value = cv2.split(cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL))
+    hsv = cv2.merge([hue + offset, saturation, value])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
+
+
+def install_numpy2_fixes() -> None:
+    """Route ``mmcv.adjust_hue`` (called by mmpretrain's ``ColorJitter``) to :func:`adjust_hue`."""
+    for module in (mmcv, mmcv.image, photometric):
+        module.adjust_hue = adjust_hue

@@ -1,5 +1,6 @@
 """mmengine 0.10.7 must load its own Runner checkpoints under torch >= 2.6 once the plugin is imported."""
 import numpy as np
+import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -28,3 +29,21 @@ def test_missing_checkpoint_names_the_file(tmp_path):
         assert str(missing) in str(error)
     else:
         raise AssertionError('expected FileNotFoundError')
+
+
+@pytest.mark.parametrize('backend', ['pillow', 'cv2'])
+@pytest.mark.parametrize('hue', [-0.5, -0.2, 0.0, 0.3])
+def test_adjust_hue_works_with_numpy2_and_matches_the_definition(backend, hue):
+    """Hue channel shifted by (int(hue * 255) mod 256), wrapping, for negative factors too."""
+    import cv2
+    import mmcv
+    img = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    out = mmcv.adjust_hue(img, hue, backend=backend)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    if backend == 'cv2':
+        h, s, v = cv2.split(cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL))
+        shifted = ((h.astype(int) + int(hue * 255)) % 256).astype(np.uint8)
+        expected = cv2.cvtColor(cv2.merge([shifted, s, v]), cv2.COLOR_HSV2BGR_FULL)
+        np.testing.assert_array_equal(out, expected)
+    if hue == 0.0:
+        assert np.abs(out.astype(int) - img.astype(int)).max() <= 8  # 8-bit HSV round trip only

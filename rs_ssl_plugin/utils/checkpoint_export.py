@@ -1,0 +1,83 @@
+"""Turn a self-supervised Runner checkpoint into backbone weights for mmseg/mmpretrain models."""
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, NamedTuple, Optional
+
+import torch
+from torch import nn
+
+
+class LoadReport(NamedTuple):
+    """Outcome of loading a state dict into a module."""
+    loaded: List[str]
+    missing: List[str]
+    unexpected: List[str]
+    mismatched: List[str]
+
+    @property
+    def complete(self) -> bool:
+        """Every tensor of the module receives a weight of the right shape."""
+        return not (self.missing or self.mismatched)
+
+    def format(self) -> str:
+        lines = [f'loaded {len(self.loaded)} tensors, missing {len(self.missing)}, '
+                 f'unexpected {len(self.unexpected)}, shape mismatches {len(self.mismatched)}']
+        for title, keys in (('missing', self.missing), ('unexpected', self.unexpected),
+                            ('shape mismatch', self.mismatched)):
+            lines += [f'  {title}: {key}' for key in keys]
+        return '\n'.join(lines)
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file: a Runner checkpoint, ``{'model': ...}`` or a raw state dict."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} does not exist')
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    return OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
+
+
+def extract_backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: str, path: str = 'checkpoint'):
+    """Keys under ``prefix`` with the prefix stripped; raises naming ``path`` and the prefixes found."""
+    backbone = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+    if not backbone:
+        found = sorted({k.split('.')[0] + '.' for k in state_dict})
+        raise KeyError(f'{path} has no weights under {prefix!r}; its top-level prefixes are {found}')
+    return backbone
+
+
+def load_report(module: nn.Module, state_dict: Dict[str, torch.Tensor]) -> LoadReport:
+    """What ``module.load_state_dict(state_dict, strict=False)`` would do, without changing ``module``."""
+    expected = module.state_dict()
+    mismatched = [k for k, v in state_dict.items() if k in expected and expected[k].shape != v.shape]
+    return LoadReport(loaded=[k for k in state_dict if k in expected and k not in mismatched],
+                      missing=[k for k in expected if k not in state_dict],
+                      unexpected=[k for k in state_dict if k not in expected],
+                      mismatched=mismatched)
+
+
+def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module: Optional[nn.Module] = None,
+                    force: bool = False) -> Optional[LoadReport]:
+    """Write the backbone of ``src`` as ``{'state_dict': {'backbone.<key>': tensor}, 'meta': ...}``.
+
+    The ``backbone.`` prefix is kept so both ``init_cfg=dict(type='Pretrained', prefix='backbone.')`` and
+    ``load_from`` into an ``EncoderDecoder`` accept the file. With ``target_module``, the weights are checked
+    against it first and nothing is written unless every tensor of the target receives a weight.
+    """
+    if osp.exists(dst) and not force:
+        raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
+    backbone = extract_backbone_state_dict(read_state_dict(src), prefix, src)
+    report = None
+    if target_module is not None:
+        report = load_report(target_module, backbone)
+        if not report.complete:
+            raise ValueError(f'the target backbone would not receive every weight from {src}:\n'
+                             f'{report.format()}')
+    exported = OrderedDict((f'backbone.{k}', v) for k, v in backbone.items())
+    torch.save(dict(state_dict=exported, meta=dict(source=osp.abspath(src), prefix=prefix)), dst)
+    return report
