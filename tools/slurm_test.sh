@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Slurm testing: [GPUS=4 GPUS_PER_NODE=4 CPUS_PER_TASK=5 SRUN_ARGS=...] tools/slurm_test.sh PARTITION JOB CONFIG CHECKPOINT [args]
+# Testing on Slurm, as mmseg's slurm_test.sh:
+#   [GPUS=4] [GPUS_PER_NODE=4] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [tools/test.py args]
+# PYTHON picks the interpreter (default: python on PATH).
 set -x
 PARTITION=$1
 JOB_NAME=$2
@@ -12,7 +15,8 @@ SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-PYTHONPATH="$ROOT:$PYTHONPATH" \
+# SRUN_ARGS is unquoted on purpose: it holds several srun options
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
     --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 $SRUN_ARGS \
     "$PYTHON" -u "$ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher slurm "${@:5}"

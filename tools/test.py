@@ -1,16 +1,23 @@
-"""Test (and optionally visualise) a segmentation checkpoint; mmseg's tools/test.py arguments."""
+"""Test (and optionally visualise) a segmentation checkpoint with mmseg's tools/test.py arguments."""
 import argparse
 import os
 import os.path as osp
+import sys
 
-import _bootstrap  # noqa: F401
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+# Importable from a plain checkout; importing the plugin registers its modules and lets mmengine load its
+# own checkpoints under torch>=2.6.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import rs_ssl_plugin  # noqa: E402,F401
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from rs_ssl_plugin.utils import resolve_work_dir  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
-        description='Test a segmentation model (mmseg-scope configs, e.g. configs/upernet_*.py)')
+        description='Test a segmentation model. Segmentation configs only (default_scope=\'mmseg\', e.g. '
+        'configs/upernet_*.py); self-supervised pre-training configs have no test loop.')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
@@ -23,16 +30,27 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_pipeline, tta_model)')
+    # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
-def enable_visualization(cfg, args):
+def check_is_segmentation_config(cfg: Config, config_path: str) -> None:
+    """Fail early and clearly instead of deep inside the Runner for a config this tool cannot test."""
+    scope = cfg.get('default_scope')
+    if scope != 'mmseg':
+        sys.exit(f"error: tools/test.py tests segmentation configs (default_scope='mmseg'); {config_path} "
+                 f'has default_scope={scope!r}')
+
+
+def enable_visualization(cfg: Config, args) -> None:
+    """Turn on ``default_hooks.visualization`` (SegVisualizationHook) for --show/--show-dir."""
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
-        raise RuntimeError('--show/--show-dir need default_hooks.visualization (SegVisualizationHook)')
+        sys.exit("error: --show/--show-dir need default_hooks.visualization=dict(type='SegVisualizationHook') "
+                 'in the config')
     hook['draw'] = True
     if args.show:
         hook['show'] = True
@@ -41,23 +59,29 @@ def enable_visualization(cfg, args):
         cfg.visualizer['save_dir'] = args.show_dir
 
 
+def enable_tta(cfg: Config) -> None:
+    """Test with ``tta_pipeline`` and wrap the model in ``tta_model``."""
+    missing = [key for key in ('tta_pipeline', 'tta_model') if key not in cfg]
+    if missing:
+        sys.exit(f'error: --tta needs {" and ".join(missing)} in the config')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    check_is_segmentation_config(cfg, args.config)
+    cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     if args.tta:
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
+        enable_tta(cfg)
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Distributed testing with torchrun: tools/test.sh CONFIG CHECKPOINT GPUS [test.py args]
+# Distributed testing with torchrun, as mmseg's dist_test.sh:
+#   tools/test.sh CONFIG CHECKPOINT GPUS [tools/test.py args]
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. PYTHON picks the interpreter (default: python on PATH).
 set -e
 CONFIG=$1
 CHECKPOINT=$2
@@ -7,11 +9,11 @@ GPUS=$3
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
 PYTHON=${PYTHON:-python}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
-PYTHONPATH="$ROOT:$PYTHONPATH" \
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" --master_port="$PORT" \
     --nproc_per_node="$GPUS" \

@@ -8,6 +8,7 @@ from typing import Iterable, List, Optional
 
 import mmcv
 import numpy as np
+from mmengine import fileio
 
 
 def require_dir(path: Optional[str], what: str) -> None:
@@ -30,6 +31,15 @@ def decode_image(img_bytes: bytes, path: str, flag: str = 'unchanged', backend: 
     if img is None:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
     return img
+
+
+def read_image_file(path: str, what: str, backend_args=None, backend: str = 'cv2') -> np.ndarray:
+    """Read and decode ``path`` as stored (no colour conversion); errors name the file and ``what`` it is."""
+    try:
+        content = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f'{what} {path} does not exist') from error
+    return decode_image(content, path, flag='unchanged', backend=backend)
 
 
 def check_channels(img: np.ndarray, expected: int, path: str) -> None:

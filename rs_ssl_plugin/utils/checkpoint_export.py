@@ -1,4 +1,5 @@
 """Turn a self-supervised Runner checkpoint into backbone weights for mmseg/mmpretrain models."""
+import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional
@@ -8,7 +9,7 @@ from torch import nn
 
 
 class LoadReport(NamedTuple):
-    """Outcome of loading a state dict into a module."""
+    """Outcome of loading a state dict into a module with ``strict=False``."""
     loaded: List[str]
     missing: List[str]
     unexpected: List[str]
@@ -20,6 +21,7 @@ class LoadReport(NamedTuple):
         return not (self.missing or self.mismatched)
 
     def format(self) -> str:
+        """One summary line, then one line per missing, unexpected or shape-mismatched key."""
         lines = [f'loaded {len(self.loaded)} tensors, missing {len(self.missing)}, '
                  f'unexpected {len(self.unexpected)}, shape mismatches {len(self.mismatched)}']
         for title, keys in (('missing', self.missing), ('unexpected', self.unexpected),
@@ -29,10 +31,17 @@ class LoadReport(NamedTuple):
 
 
 def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file: a Runner checkpoint, ``{'model': ...}`` or a raw state dict."""
+    """The tensors of a checkpoint file: a Runner checkpoint, ``{'model': ...}`` or a raw state dict.
+
+    Non-tensor entries (``meta``, ``message_hub``, ``optimizer`` of a Runner checkpoint) are dropped.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist')
-    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    try:
+        # Runner checkpoints pickle the message hub, which torch>=2.6's weights_only loader refuses
+        checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as error:
+        raise ValueError(f'{path} is not a readable torch checkpoint: {error}') from error
     if not isinstance(checkpoint, dict):
         raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
     for key in ('state_dict', 'model'):
@@ -42,17 +51,23 @@ def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
 
 
-def extract_backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: str, path: str = 'checkpoint'):
-    """Keys under ``prefix`` with the prefix stripped; raises naming ``path`` and the prefixes found."""
+def extract_backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.',
+                                path: str = 'checkpoint') -> Dict[str, torch.Tensor]:
+    """Keys under ``prefix`` with the prefix stripped; raises ``ValueError`` naming ``path`` and the
+    top-level prefixes it does hold when nothing is under ``prefix``."""
+    prefix = prefix if prefix.endswith('.') else prefix + '.'
     backbone = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
     if not backbone:
         found = sorted({k.split('.')[0] + '.' for k in state_dict})
-        raise KeyError(f'{path} has no weights under {prefix!r}; its top-level prefixes are {found}')
+        raise ValueError(f'{path} has no weights under {prefix!r}; its top-level prefixes are {found}')
     return backbone
 
 
 def load_report(module: nn.Module, state_dict: Dict[str, torch.Tensor]) -> LoadReport:
-    """What ``module.load_state_dict(state_dict, strict=False)`` would do, without changing ``module``."""
+    """What ``module.load_state_dict(state_dict, strict=False)`` would do, without changing ``module``.
+
+    Buffers count as keys (BN ``running_mean``/``num_batches_tracked``), as they do for ``strict=True``.
+    """
     expected = module.state_dict()
     mismatched = [k for k, v in state_dict.items() if k in expected and expected[k].shape != v.shape]
     return LoadReport(loaded=[k for k in state_dict if k in expected and k not in mismatched],
@@ -66,8 +81,9 @@ def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module
     """Write the backbone of ``src`` as ``{'state_dict': {'backbone.<key>': tensor}, 'meta': ...}``.
 
     The ``backbone.`` prefix is kept so both ``init_cfg=dict(type='Pretrained', prefix='backbone.')`` and
-    ``load_from`` into an ``EncoderDecoder`` accept the file. With ``target_module``, the weights are checked
-    against it first and nothing is written unless every tensor of the target receives a weight.
+    ``load_from`` into an ``EncoderDecoder`` accept the file; it holds only tensors and strings, so it also
+    loads with ``torch.load(weights_only=True)``. With ``target_module`` the weights are checked against it
+    first and nothing is written unless every tensor of the target receives a weight. Returns that report.
     """
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
@@ -76,8 +92,11 @@ def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module
     if target_module is not None:
         report = load_report(target_module, backbone)
         if not report.complete:
-            raise ValueError(f'the target backbone would not receive every weight from {src}:\n'
-                             f'{report.format()}')
+            raise ValueError(f'the target backbone would not receive every weight from {src} '
+                             f'(nothing written):\n{report.format()}')
     exported = OrderedDict((f'backbone.{k}', v) for k, v in backbone.items())
-    torch.save(dict(state_dict=exported, meta=dict(source=osp.abspath(src), prefix=prefix)), dst)
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    partial = f'{dst}.partial'  # an interrupted export leaves no truncated file under the final name
+    torch.save(dict(state_dict=exported, meta=dict(source=osp.abspath(src), prefix=prefix)), partial)
+    os.replace(partial, dst)
     return report

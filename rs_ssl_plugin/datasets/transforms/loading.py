@@ -1,12 +1,11 @@
 import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
-from mmengine import fileio
 from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
-from ..checks import check_channels, check_label_map, decode_image
+from ..checks import check_channels, check_label_map, read_image_file
 
 
 @SEG_TRANSFORMS.register_module()
@@ -28,11 +27,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
     def transform(self, results: dict) -> dict:
         path = results['img_path']
-        try:
-            img_bytes = fileio.get(path, backend_args=self.backend_args)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(f'image file {path} does not exist') from error
-        img = decode_image(img_bytes, path, flag='unchanged', backend=self.imdecode_backend)
+        img = read_image_file(path, 'image file', self.backend_args, self.imdecode_backend)
         check_channels(img, self.expected_channels, path)
         if self.color_type == 'grayscale' and img.ndim == 3:
             img = mmcv.bgr2gray(img)
@@ -80,11 +75,7 @@ class CheckedLoadAnnotations(LoadAnnotations):
 
     def _load_seg_map(self, results: dict) -> None:
         path = results['seg_map_path']
-        try:
-            label_bytes = fileio.get(path, backend_args=self.backend_args)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(f'label file {path} does not exist') from error
-        label = decode_image(label_bytes, path, flag='unchanged', backend=self.imdecode_backend)
+        label = read_image_file(path, 'label file', self.backend_args, self.imdecode_backend)
         if label.ndim == 3 and label.shape[2] == 1:
             label = label[..., 0]
         if self.reduce_zero_label is None:
