@@ -1,15 +1,17 @@
-"""Seeded procedural aerial scenes with ISPRS Potsdam's six classes, for tests and the demo.
+"""Seeded procedural aerial scenes labelled with ISPRS Potsdam's six classes, for the tests and the demo.
 
-A scene is composed bottom-up: textured grass, bare-soil clutter and sometimes a pond (clutter), a road
-network with lane markings, sidewalks and a parking lot (impervious), buildings with shaded gable, hip or
-flat roofs, tree clusters with lit crowns, cars on the asphalt, then cast shadows (which darken the image
-but keep the ground's label, as in Potsdam), sensor noise and a slight blur.
+A scene is painted bottom-up like an orthophoto: textured grass, bare-soil or construction patches and
+sometimes a pond (both clutter), a road network with sidewalks, dashed centre lines and a car park
+(impervious), buildings with shaded gable, hip or flat roofs, clustered tree crowns, cars, then the cast
+shadows of buildings, trees and cars (which darken the image but keep the ground's label, as in Potsdam),
+a radiometric gradient, sensor noise and a slight blur. Only numpy and OpenCV are used.
 """
 import json
 import os
 import os.path as osp
 import shutil
 import tempfile
+from dataclasses import dataclass
 from typing import Dict, Tuple
 
 import cv2
@@ -17,260 +19,466 @@ import numpy as np
 
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 IMPERVIOUS, BUILDING, LOW_VEGETATION, TREE, CAR, CLUTTER = range(6)
-SUN_SHADOW_DIRECTION = np.array([1.0, 0.6])  # shadows fall towards +x, +y (sun in the north-west)
 
-ROOF_COLOURS_BGR = ((52, 72, 168), (40, 55, 130), (150, 150, 150), (85, 85, 92), (150, 175, 195))
-CAR_COLOURS_BGR = ((230, 230, 230), (30, 30, 30), (40, 40, 170), (160, 90, 30), (140, 140, 140), (60, 150, 200))
+# Unit vector from the scene towards the sun in image coordinates (x right, y down): the sun stands in
+# the upper left, so shadows fall to the lower right and roof facets facing the upper left are lit.
+TOWARDS_SUN = np.array([-0.8, -0.6])
+SHADOW_TINT_BGR = np.array([0.62, 0.55, 0.50], np.float32)  # skylight makes shadows bluish
+
+ROOF_COLOURS_BGR = ((55, 75, 170), (45, 60, 135), (70, 95, 150), (135, 135, 138), (72, 72, 78), (150, 165, 180))
+FLAT_ROOF_COLOURS_BGR = ((160, 162, 165), (95, 95, 100), (120, 128, 135))
+CAR_COLOURS_BGR = ((225, 225, 225), (35, 35, 38), (40, 40, 165), (150, 85, 30), (140, 140, 145),
+                   (60, 150, 205), (90, 60, 40))
+MANIFEST = 'synthetic_manifest.json'
+SPLITS = ('train', 'val', 'unlabeled')
+
+
+@dataclass
+class Canvas:
+    """The scene being painted: float BGR image, class labels and shared pixel grids."""
+    image: np.ndarray
+    label: np.ndarray
+    scale: float  # size / 256: object sizes below are given in pixels of a 256 px scene
+    xx: np.ndarray
+    yy: np.ndarray
+    grain: np.ndarray  # fine zero-mean texture shared by all surfaces
+
+    @property
+    def size(self) -> int:
+        return self.label.shape[0]
 
 
 def smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    """Zero-mean, unit-variance noise with features about ``size / cells`` pixels wide."""
-    coarse = rng.standard_normal((cells, cells)).astype(np.float32)
+    """Zero-mean, unit-variance noise field with features about ``size / cells`` pixels wide."""
+    coarse = rng.standard_normal((cells + 1, cells + 1)).astype(np.float32)
     field = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
     return (field - field.mean()) / (field.std() + 1e-6)
-
-
-def fill(image, label, mask, colour, texture, strength, cls=None):
-    """Paint ``colour`` modulated by ``texture`` where ``mask`` is set, and set the label there."""
-    shade = 1.0 + strength * texture[mask][:, None]
-    image[mask] = np.clip(np.asarray(colour, np.float32)[None] * shade, 0, 255)
-    if cls is not None:
-        label[mask] = cls
 
 
 def polygon_mask(size: int, points) -> np.ndarray:
     mask = np.zeros((size, size), np.uint8)
     cv2.fillPoly(mask, [np.round(np.asarray(points)).astype(np.int32)], 1)
-    return mask.astype(bool)
+    return mask.view(bool)
 
 
-def draw_ground(rng, image, label, size, scale, texture):
-    grass = np.array([70, 140, 95], np.float32) + rng.uniform(-15, 15, 3)
-    variation = smooth_noise(rng, size, 6)
-    base = grass[None, None] * (1 + 0.12 * variation[..., None] + 0.08 * texture[..., None])
-    image[:] = np.clip(base, 0, 255)
-    label[:] = LOW_VEGETATION
-    soil = smooth_noise(rng, size, 4) > rng.uniform(1.0, 1.6)
-    fill(image, label, soil, (85, 115, 150), texture, 0.15, CLUTTER)
-    if rng.random() < 0.4:
-        pond = smooth_noise(rng, size, 3) < -rng.uniform(1.3, 1.7)
-        ripples = np.sin(np.arange(size) / (2.5 * scale))[None, :] * 0.5 + 0.5 * texture
-        fill(image, label, pond, (110, 95, 45), ripples, 0.08, CLUTTER)
+def line_mask(size: int, start, end, width: float) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    cv2.line(mask, point(start), point(end), 1, max(1, int(round(width))))
+    return mask.view(bool)
 
 
-def draw_roads(rng, image, label, size, scale, texture):
-    """Straight roads across the scene, with sidewalks, dashed centre lines and sometimes a car park."""
-    road = np.zeros((size, size), np.uint8)
-    sidewalk = np.zeros((size, size), np.uint8)
-    markings = np.zeros((size, size), np.uint8)
-    centre_lines = []
-    for orientation in rng.permutation(2)[:rng.integers(1, 3)]:
-        for _ in range(rng.integers(1, 3)):
-            offset = rng.uniform(0.15, 0.85) * size
-            tilt = rng.uniform(-0.15, 0.15) * size
-            start, end = (offset, -5), (offset + tilt, size + 5)
-            if orientation:
-                start, end = start[::-1], end[::-1]
-            width = int(rng.uniform(9, 15) * scale)
-            p0, p1 = tuple(int(v) for v in start), tuple(int(v) for v in end)
-            cv2.line(sidewalk, p0, p1, 1, width + int(6 * scale))
-            cv2.line(road, p0, p1, 1, width)
-            centre_lines.append((np.array(start), np.array(end)))
-    if rng.random() < 0.5:
-        x, y = rng.uniform(0.1, 0.6, 2) * size
-        w, h = rng.uniform(0.2, 0.3, 2) * size
-        cv2.rectangle(road, (int(x), int(y)), (int(x + w), int(y + h)), 1, -1)
-        for i in range(int(w // (8 * scale))):
-            xs = int(x + (i + 0.5) * 8 * scale)
-            cv2.line(markings, (xs, int(y + 2)), (xs, int(y + 10 * scale)), 1, max(1, int(scale)))
-    for start, end in centre_lines:
-        length = np.linalg.norm(end - start)
-        direction = (end - start) / length
-        for t in np.arange(0, length, 12 * scale):
-            a, b = start + direction * t, start + direction * (t + 6 * scale)
-            cv2.line(markings, tuple(int(v) for v in a), tuple(int(v) for v in b), 1, max(1, int(scale)))
-    fill(image, label, sidewalk.astype(bool), (165, 168, 172), texture, 0.06, IMPERVIOUS)
-    fill(image, label, road.astype(bool), (98, 100, 104), texture, 0.10, IMPERVIOUS)
-    fill(image, label, (markings & road).astype(bool), (235, 235, 235), texture, 0.03)
-    return road.astype(bool), sidewalk.astype(bool)
+def point(xy) -> Tuple[int, int]:
+    return int(round(xy[0])), int(round(xy[1]))
 
 
-def rotated_rectangle(centre, length, width, angle):
-    """Corners of a rectangle whose long side (``length``) points along ``angle`` (radians)."""
+def rotated_rectangle(centre, length: float, width: float, angle: float) -> np.ndarray:
+    """Corners ``a, b, c, d`` of a rectangle; ``a -> b`` is the long side, along ``angle`` (radians)."""
     along = np.array([np.cos(angle), np.sin(angle)]) * length / 2
     across = np.array([-np.sin(angle), np.cos(angle)]) * width / 2
+    centre = np.asarray(centre, float)
     return np.array([centre - along - across, centre + along - across,
                      centre + along + across, centre - along + across])
 
 
-def draw_roof(rng, image, label, size, corners, texture):
-    """Gable (two shaded halves), hip (four facets) or flat (texture and vents) roof."""
-    colour = np.asarray(ROOF_COLOURS_BGR[rng.integers(len(ROOF_COLOURS_BGR))], np.float32)
-    a, b, c, d = corners
-    kind = rng.choice(['gable', 'hip', 'flat'], p=[0.45, 0.3, 0.25])
-    if kind == 'flat':
-        mask = polygon_mask(size, corners)
-        fill(image, label, mask, colour * 0.9, texture, 0.12, BUILDING)
-        for _ in range(rng.integers(1, 4)):
-            u, v = rng.uniform(0.2, 0.8, 2)
-            centre = a + u * (b - a) + v * (d - a)
-            vent = rotated_rectangle(centre, 3, 3, 0)
-            fill(image, label, polygon_mask(size, vent) & mask, colour * 0.55, texture, 0.05)
-        return
-    mid_ad, mid_bc = (a + d) / 2, (b + c) / 2
-    if kind == 'gable':
-        facets = [([a, b, mid_bc, mid_ad], 1.15), ([mid_ad, mid_bc, c, d], 0.7)]
+def blob_mask(rng: np.random.Generator, canvas: Canvas, centre, radius: float) -> np.ndarray:
+    """An irregular, roughly round region (ponds, bare soil)."""
+    distance = np.hypot(canvas.xx - centre[0], canvas.yy - centre[1]) / radius
+    wobble = smooth_noise(rng, canvas.size, 5)
+    return (1 - distance + 0.35 * wobble) > 0
+
+
+def paint(canvas: Canvas, mask: np.ndarray, colour, texture=None, strength: float = 0.0, cls=None) -> None:
+    """Paint ``colour`` modulated by ``1 + strength * texture`` inside ``mask``; label it ``cls`` if given."""
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    window = (slice(y, y + h), slice(x, x + w))  # indexing only the bounding box keeps small objects cheap
+    inside = mask[window]
+    texture = canvas.grain if texture is None else texture
+    shade = 1.0 + strength * texture[window][inside]
+    canvas.image[window][inside] = np.clip(np.asarray(colour, np.float32)[None] * shade[:, None], 0, 255)
+    if cls is not None:
+        canvas.label[window][inside] = cls
+
+
+def draw_grass(rng: np.random.Generator, canvas: Canvas) -> None:
+    """Lawn and meadow: a patchy mix of green and yellow-green with grassy grain."""
+    green = np.array([55, 125, 85], np.float32) + rng.uniform(-10, 10, 3)
+    dry = np.array([80, 150, 140], np.float32) + rng.uniform(-10, 10, 3)
+    mix = 1 / (1 + np.exp(-2.5 * smooth_noise(rng, canvas.size, 4) - rng.uniform(-1.5, 1.0)))
+    base = green + mix[..., None] * (dry - green)
+    patches = 1 + 0.08 * smooth_noise(rng, canvas.size, 16) + 0.09 * canvas.grain
+    canvas.image[:] = base * patches[..., None]
+    canvas.label[:] = LOW_VEGETATION
+
+
+def draw_clutter(rng: np.random.Generator, canvas: Canvas) -> np.ndarray:
+    """Bare soil and construction sites, sometimes a pond; all are Potsdam's clutter. Returns the water."""
+    for _ in range(rng.integers(0, 3)):
+        soil = blob_mask(rng, canvas, rng.uniform(0, canvas.size, 2), rng.uniform(20, 45) * canvas.scale)
+        tracks = np.sin((canvas.xx * 0.7 + canvas.yy * 0.7) / (1.5 * canvas.scale)) * 0.4 + canvas.grain
+        paint(canvas, soil, np.array([95, 125, 160]) + rng.uniform(-15, 15, 3), tracks, 0.12, CLUTTER)
+        for _ in range(rng.integers(0, 6)):  # material piles and rubble
+            pile = blob_mask(rng, canvas, rng.uniform(0, canvas.size, 2), rng.uniform(2, 5) * canvas.scale)
+            paint(canvas, pile & soil, rng.uniform(120, 200) * np.ones(3), strength=0.15)
+    water = np.zeros((canvas.size, canvas.size), bool)
+    if rng.random() < 0.35:
+        water = blob_mask(rng, canvas, rng.uniform(0.15, 0.85, 2) * canvas.size, rng.uniform(22, 40) * canvas.scale)
+        depth = cv2.GaussianBlur(water.astype(np.float32), (0, 0), 4 * canvas.scale)  # shallow banks are lighter
+        angle = rng.uniform(0, np.pi)
+        ripples = np.sin((canvas.xx * np.cos(angle) + canvas.yy * np.sin(angle)) / (1.2 * canvas.scale)
+                         + 3 * smooth_noise(rng, canvas.size, 6))
+        shallow = np.array([100, 120, 80], np.float32)
+        deep = np.array([85, 70, 35], np.float32) + rng.uniform(-8, 8, 3)
+        colour = shallow + depth[water][:, None] * (deep - shallow)
+        canvas.image[water] = colour * (1 + 0.04 * ripples[water])[:, None]
+        canvas.label[water] = CLUTTER
+    return water
+
+
+def road_lines(rng: np.random.Generator, size: int, grid_angle: float):
+    """Centre lines ``(start, end)`` of 2 to 4 roads on a slightly rotated grid, some ending at a T-junction."""
+    lines = []
+    for family in range(2):
+        angle = grid_angle + family * np.pi / 2
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        for _ in range(rng.integers(1, 3)):
+            through = size / 2 + np.array([-direction[1], direction[0]]) * rng.uniform(-0.38, 0.38) * size
+            start, end = through - direction * size, through + direction * size
+            if family and rng.random() < 0.4:  # a side street branching off the first road
+                first_start, first_end = lines[0]
+                first_normal = np.array([first_start[1] - first_end[1], first_end[0] - first_start[0]])
+                start = through + direction * np.dot(first_start - through, first_normal) / np.dot(direction,
+                                                                                                    first_normal)
+            lines.append((start, end))
+    return lines
+
+
+def draw_roads(rng: np.random.Generator, canvas: Canvas, lines) -> np.ndarray:
+    """Asphalt roads along ``lines`` with sidewalks and dashed centre lines; returns the asphalt mask."""
+    size, scale = canvas.size, canvas.scale
+    width = rng.uniform(13, 18) * scale
+    roads = [line_mask(size, start, end, width) for start, end in lines]
+    asphalt = np.logical_or.reduce(roads)
+    sidewalk = np.logical_or.reduce([line_mask(size, s, e, width + 8 * scale) for s, e in lines]) & ~asphalt
+    paving = np.sin(canvas.xx / scale * 2.1) * np.sin(canvas.yy / scale * 2.1) * 0.3 + canvas.grain
+    paint(canvas, sidewalk, np.array([160, 165, 170]) + rng.uniform(-12, 12), paving, 0.06, IMPERVIOUS)
+    wear = 0.6 * smooth_noise(rng, size, 8) + canvas.grain
+    paint(canvas, asphalt, np.full(3, rng.uniform(85, 110)), wear, 0.08, IMPERVIOUS)
+    for i, (start, end) in enumerate(lines):
+        others = np.logical_or.reduce([r for j, r in enumerate(roads) if j != i] or [np.zeros_like(asphalt)])
+        dashes = dashed_line(size, start, end, 7 * scale, 6 * scale, 1.3 * scale)
+        paint(canvas, dashes & roads[i] & ~others, (225, 228, 230), strength=0.03)
+    return asphalt
+
+
+def dashed_line(size: int, start, end, dash: float, gap: float, width: float) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    length = np.linalg.norm(end - start)
+    direction = (end - start) / length
+    for t in np.arange(0, length, dash + gap):
+        a, b = start + direction * t, start + direction * (t + dash)
+        cv2.line(mask, point(a), point(b), 1, max(1, int(round(width))))
+    return mask.view(bool)
+
+
+def draw_parking_lot(rng: np.random.Generator, canvas: Canvas, grid_angle: float, blocked: np.ndarray):
+    """A marked car park on free land, filled with parked cars; returns its mask (empty if none fits)."""
+    scale, size = canvas.scale, canvas.size
+    length, depth = rng.uniform(50, 80) * scale, rng.uniform(28, 36) * scale
+    for _ in range(20):
+        centre = rng.uniform(0.15, 0.85, 2) * size
+        lot = polygon_mask(size, rotated_rectangle(centre, length, depth, grid_angle))
+        if not (lot & blocked).any():
+            break
     else:
-        inset = (mid_bc - mid_ad) * 0.25
-        r0, r1 = mid_ad + inset, mid_bc - inset
-        facets = [([a, b, r1, r0], 1.15), ([r0, r1, c, d], 0.7), ([a, r0, d], 0.95), ([b, c, r1], 0.85)]
-    for points, brightness in facets:
-        fill(image, label, polygon_mask(size, points), colour * brightness, texture, 0.08, BUILDING)
-    ridge = np.zeros((size, size), np.uint8)
-    cv2.line(ridge, tuple(int(v) for v in mid_ad), tuple(int(v) for v in mid_bc), 1, 1)
-    fill(image, label, ridge.astype(bool), colour * 0.5, texture, 0.0)
+        return np.zeros((size, size), bool)
+    paint(canvas, lot, np.full(3, rng.uniform(105, 125)), strength=0.07, cls=IMPERVIOUS)
+    along = np.array([np.cos(grid_angle), np.sin(grid_angle)])
+    across = np.array([-along[1], along[0]])
+    bay = 7 * scale
+    cars = np.zeros_like(lot)
+    bay_lines = np.zeros((size, size), np.uint8)
+    slots = []
+    for row in (-1, 1):
+        row_centre = centre + across * row * depth / 4
+        for k in range(int(length // bay)):
+            offset = (k + 0.5 - length / bay / 2) * bay
+            edge = row_centre + along * (offset - bay / 2)
+            cv2.line(bay_lines, point(edge - across * depth / 5), point(edge + across * depth / 5), 1,
+                     max(1, int(scale)))
+            slots.append((row, row_centre + along * offset))
+    paint(canvas, bay_lines.view(bool) & lot, (220, 222, 225))
+    for row, slot in slots:
+        if rng.random() < 0.6:
+            car_angle = grid_angle + np.pi / 2 + (np.pi if row > 0 else 0) + rng.normal(0, 0.04)
+            cars |= draw_car(rng, canvas, slot, car_angle, lot & ~cars)
+    return lot
 
 
-def draw_buildings(rng, image, label, size, scale, texture, blocked):
-    """Place non-overlapping buildings away from roads; returns their footprint mask."""
+def draw_car(rng: np.random.Generator, canvas: Canvas, centre, angle: float, allowed: np.ndarray) -> np.ndarray:
+    """A car (body, windscreen, rear window) if its body lies inside ``allowed``; returns its body mask."""
+    scale, size = canvas.scale, canvas.size
+    body = polygon_mask(size, rotated_rectangle(centre, 9.5 * scale, 4.6 * scale, angle))
+    if not body.any() or (body & ~allowed).any():
+        return np.zeros_like(body)
+    colour = np.asarray(CAR_COLOURS_BGR[rng.integers(len(CAR_COLOURS_BGR))], np.float32)
+    paint(canvas, body, colour, strength=0.04, cls=CAR)
+    heading = np.array([np.cos(angle), np.sin(angle)])
+    glass = np.array([40, 38, 35], np.float32)
+    for offset, length in ((1.6, 1.9), (-3.0, 1.2)):  # windscreen forward of centre, rear window behind
+        window = rotated_rectangle(np.asarray(centre) + heading * offset * scale, length * scale, 3.8 * scale, angle)
+        paint(canvas, polygon_mask(size, window) & body, glass, strength=0.02)
+    roof = rotated_rectangle(np.asarray(centre) - heading * 0.6 * scale, 2.6 * scale, 3.4 * scale, angle)
+    paint(canvas, polygon_mask(size, roof) & body, colour * 1.08, strength=0.03)
+    return body
+
+
+def draw_road_cars(rng: np.random.Generator, canvas: Canvas, lines, asphalt: np.ndarray, count: int) -> np.ndarray:
+    """Cars driving in the right-hand lane of randomly chosen roads."""
+    cars = np.zeros_like(asphalt)
+    for _ in range(count):
+        start, end = lines[rng.integers(len(lines))]
+        direction = (end - start) / np.linalg.norm(end - start)
+        forward = rng.random() < 0.5
+        lane = np.array([-direction[1], direction[0]]) * 3.4 * canvas.scale * (1 if forward else -1)
+        centre = start + (end - start) * rng.uniform(0, 1) + lane
+        angle = np.arctan2(direction[1], direction[0]) + (0 if forward else np.pi) + rng.normal(0, 0.03)
+        cars |= draw_car(rng, canvas, centre, angle, asphalt & ~cars)
+    return cars
+
+
+def facet_brightness(downslope) -> float:
+    """Relative brightness of a roof facet whose downhill direction is ``downslope`` (image plane)."""
+    downslope = np.asarray(downslope, float) / (np.linalg.norm(downslope) + 1e-9)
+    return 0.88 + 0.4 * float(np.dot(downslope, TOWARDS_SUN))
+
+
+def draw_pitched_roof(rng: np.random.Generator, canvas: Canvas, corners: np.ndarray, hip: bool,
+                      tile_rows: np.ndarray) -> None:
+    """Gable (two facets) or hip (four facets) roof; facets towards the sun are brighter. ``tile_rows`` is
+    a stripe texture running along the ridge."""
+    a, b, c, d = corners
+    colour = np.asarray(ROOF_COLOURS_BGR[rng.integers(len(ROOF_COLOURS_BGR))], np.float32)
+    ridge_start, ridge_end = (a + d) / 2, (b + c) / 2
+    along, across = b - a, d - a
+    facets = [([a, b, ridge_end, ridge_start], -across), ([ridge_start, ridge_end, c, d], across)]
+    if hip:
+        inset = along * min(0.3, np.linalg.norm(across) / np.linalg.norm(along) / 2)
+        ridge_start, ridge_end = ridge_start + inset, ridge_end - inset
+        facets = [([a, b, ridge_end, ridge_start], -across), ([ridge_start, ridge_end, c, d], across),
+                  ([a, ridge_start, d], -along), ([b, c, ridge_end], along)]
+    texture = 0.5 * tile_rows + canvas.grain
+    for points, downslope in facets:
+        paint(canvas, polygon_mask(canvas.size, points), colour * facet_brightness(downslope), texture, 0.07, BUILDING)
+    paint(canvas, line_mask(canvas.size, ridge_start, ridge_end, canvas.scale), colour * 0.75, strength=0.03)
+
+
+def draw_flat_roof(rng: np.random.Generator, canvas: Canvas, corners: np.ndarray) -> None:
+    """Flat roof: gravel or membrane texture, a lighter parapet and rooftop units with small shadows."""
+    colour = np.asarray(FLAT_ROOF_COLOURS_BGR[rng.integers(len(FLAT_ROOF_COLOURS_BGR))], np.float32)
+    roof = polygon_mask(canvas.size, corners)
+    paint(canvas, roof, colour * 1.12, strength=0.04, cls=BUILDING)
+    centre = corners.mean(0)
+    inner = centre + (corners - centre) * 0.88
+    paint(canvas, polygon_mask(canvas.size, inner), colour, 0.5 * smooth_noise(rng, canvas.size, 24) + canvas.grain,
+          0.1)
+    a, b, _, d = corners
+    angle = np.arctan2(*(b - a)[::-1])
+    for _ in range(rng.integers(0, 4)):
+        spot = a + rng.uniform(0.2, 0.8) * (b - a) + rng.uniform(0.25, 0.75) * (d - a)
+        unit = rotated_rectangle(spot, rng.uniform(3, 6) * canvas.scale, rng.uniform(3, 4) * canvas.scale, angle)
+        shadow = polygon_mask(canvas.size, unit - TOWARDS_SUN * 1.5 * canvas.scale) & roof
+        paint(canvas, shadow, colour * 0.55)
+        paint(canvas, polygon_mask(canvas.size, unit) & roof, np.full(3, 200.0), strength=0.03)
+
+
+def draw_buildings(rng: np.random.Generator, canvas: Canvas, grid_angle: float, blocked: np.ndarray) -> np.ndarray:
+    """Buildings aligned with the street grid on free land, not touching each other; returns footprints."""
+    size, scale = canvas.size, canvas.scale
     footprints = np.zeros((size, size), bool)
-    grid_angle = rng.uniform(-0.2, 0.2)
-    for _ in range(int(rng.integers(4, 10) * (size / 256) ** 2) + 40):
-        length, width = rng.uniform(18, 55) * scale, rng.uniform(14, 30) * scale
-        angle = grid_angle + rng.choice([0, np.pi / 2]) + rng.normal(0, 0.03)
-        centre = rng.uniform(0.05, 0.95, 2) * size
-        corners = rotated_rectangle(centre, length, width, angle)
-        mask = polygon_mask(size, corners)
-        margin = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-        if not mask.any() or (margin & (blocked | footprints)).any():
-            continue
-        draw_roof(rng, image, label, size, corners, texture)
-        footprints |= mask
-        if footprints.mean() > 0.3:
+    keep_out = cv2.dilate(blocked.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=max(1, int(2 * scale)))
+    keep_out = keep_out.view(bool)
+    # tile rows run along the ridge, so their stripes vary across it: one texture per grid orientation
+    tile_rows = [np.sin((canvas.xx * -np.sin(a) + canvas.yy * np.cos(a)) / (0.7 * scale))
+                 for a in (grid_angle, grid_angle + np.pi / 2)]
+    for _ in range(int(60 * scale ** 2)):
+        length, width = rng.uniform(22, 60) * scale, rng.uniform(16, 30) * scale
+        orientation = rng.integers(2)
+        angle = grid_angle + orientation * np.pi / 2 + rng.normal(0, 0.02)
+        corners = rotated_rectangle(rng.uniform(0, size, 2), length, width, angle)
+        footprint = polygon_mask(size, corners)
+        if footprint.sum() < 0.5 * length * width or (footprint & keep_out).any():
+            continue  # mostly outside the scene, or on a road, another building or water
+        kind = rng.choice(3, p=[0.45, 0.25, 0.3])
+        if kind == 2:
+            draw_flat_roof(rng, canvas, corners)
+        else:
+            draw_pitched_roof(rng, canvas, corners, bool(kind), tile_rows[orientation])
+        footprints |= footprint
+        keep_out |= cv2.dilate(footprint.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=3).view(bool)
+        if footprints.mean() > 0.25:
             break
     return footprints
 
 
-def draw_trees(rng, image, label, size, scale, texture, blocked):
-    """Clusters of round crowns, lit on the sun side; returns the crown mask."""
-    crowns = np.zeros((size, size), bool)
-    yy, xx = np.mgrid[:size, :size].astype(np.float32)
-    for _ in range(rng.integers(2, 6)):
-        cluster = rng.uniform(0, 1, 2) * size
-        for _ in range(rng.integers(3, 12)):
-            centre = cluster + rng.normal(0, 14 * scale, 2)
-            radius = rng.uniform(4, 11) * scale
-            dist = np.hypot(xx - centre[0], yy - centre[1])
-            crown = (dist < radius * (1 + 0.15 * texture)) & ~blocked
-            if not crown.any():
-                continue
-            light = 1.25 - 0.5 * np.clip(((xx - centre[0]) * 0.8 + (yy - centre[1]) * 0.6) / radius + 0.5, 0, 1)
-            green = np.array([40, 105, 45], np.float32) + rng.uniform(-10, 10, 3)
-            image[crown] = np.clip(green[None] * (light[crown] + 0.18 * texture[crown])[:, None], 0, 255)
-            label[crown] = TREE
-            crowns |= crown
+def draw_crown(rng: np.random.Generator, canvas: Canvas, centre, radius: float, colour, blocked) -> np.ndarray:
+    """One lobed tree crown shaded as a dome lit from the sun side, painted in a local window."""
+    size = canvas.size
+    x0, y0 = (max(0, int(c - 1.5 * radius)) for c in centre)
+    x1, y1 = (min(size, int(c + 1.5 * radius) + 1) for c in centre)
+    if x0 >= x1 or y0 >= y1:
+        return np.zeros((size, size), bool)
+    dx, dy = canvas.xx[y0:y1, x0:x1] - centre[0], canvas.yy[y0:y1, x0:x1] - centre[1]
+    theta = np.arctan2(dy, dx)
+    lobes = sum(rng.uniform(0, 0.1) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in (3, 5, 7))
+    rim = radius * (1 + lobes + 0.06 * canvas.grain[y0:y1, x0:x1])
+    inside = (np.hypot(dx, dy) < rim) & ~blocked[y0:y1, x0:x1]
+    height = np.sqrt(np.clip(1 - (dx ** 2 + dy ** 2) / rim ** 2, 0, 1))
+    sunward = (dx * TOWARDS_SUN[0] + dy * TOWARDS_SUN[1]) / rim
+    light = 0.5 + 0.45 * height + 0.35 * sunward + 0.2 * canvas.grain[y0:y1, x0:x1]
+    canvas.image[y0:y1, x0:x1][inside] = np.clip(np.asarray(colour, np.float32) * light[inside][:, None], 0, 255)
+    canvas.label[y0:y1, x0:x1][inside] = TREE
+    crown = np.zeros((size, size), bool)
+    crown[y0:y1, x0:x1] = inside
+    return crown
+
+
+def draw_trees(rng: np.random.Generator, canvas: Canvas, blocked: np.ndarray, lines) -> np.ndarray:
+    """Clusters of crowns in gardens and parks plus some street trees; returns the crown mask."""
+    scale = canvas.scale
+    crowns = np.zeros_like(blocked)
+    centres = [rng.uniform(0, canvas.size, 2) for _ in range(rng.integers(3, 8))]
+    spread = [rng.uniform(8, 22) * scale for _ in centres]
+    for start, end in lines[:rng.integers(0, 3)]:  # an avenue along some roads
+        side = np.array([-(end - start)[1], (end - start)[0]]) / np.linalg.norm(end - start) * rng.choice([-1, 1])
+        for t in np.arange(rng.uniform(0, 0.1), 1, rng.uniform(0.04, 0.07)):
+            centres.append(start + (end - start) * t + side * 15 * scale)
+            spread.append(0.5 * scale)
+    for cluster, sigma in zip(centres, spread):
+        species = np.array([35, 85, 45], np.float32) + rng.uniform(-12, 12, 3)
+        for _ in range(1 if sigma < scale else rng.integers(4, 16)):
+            centre = cluster + rng.normal(0, sigma, 2)
+            radius = rng.uniform(5, 12) * scale
+            crowns |= draw_crown(rng, canvas, centre, radius, species * rng.uniform(0.9, 1.1), blocked)
     return crowns
 
 
-def draw_cars(rng, image, label, size, scale, texture, road):
-    """Small rotated cars with a dark windscreen, only where they lie fully on asphalt."""
-    cars = np.zeros((size, size), bool)
-    for _ in range(int(rng.integers(3, 14) * (size / 256) ** 2) + 1):
-        ys, xs = np.nonzero(road)
-        if not len(xs):
-            break
-        i = rng.integers(len(xs))
-        centre = np.array([xs[i], ys[i]], np.float32)
-        angle = rng.choice([0, np.pi / 2]) + rng.normal(0, 0.1)
-        corners = rotated_rectangle(centre, 9 * scale, 4.5 * scale, angle)
-        body = polygon_mask(size, corners)
-        if not body.any() or (body & ~road).any() or (body & cars).any():
-            continue
-        colour = CAR_COLOURS_BGR[rng.integers(len(CAR_COLOURS_BGR))]
-        fill(image, label, body, colour, texture, 0.05, CAR)
-        front = rotated_rectangle(centre + 2.2 * scale * np.array([np.cos(angle), np.sin(angle)]),
-                                  1.8 * scale, 4 * scale, angle)
-        fill(image, label, polygon_mask(size, front) & body, (40, 40, 45), texture, 0.02)
-        cars |= body
-    return cars
+def cast_shadows(canvas: Canvas, casters) -> None:
+    """Darken what lies down-sun of each ``(mask, height_px)`` caster, softly; labels are unchanged."""
+    size = canvas.size
+    darkness = np.zeros((size, size), np.float32)
+    above = np.zeros((size, size), bool)  # pixels of casters drawn so far, taller first: not shaded by lower ones
+    for mask, height in casters:
+        dx, dy = (-TOWARDS_SUN * height * canvas.scale).round().astype(int)
+        # dilating with a line anchored at its far end sweeps the mask along the shadow direction
+        kernel = np.zeros((dy + 1, dx + 1), np.uint8)
+        cv2.line(kernel, (0, 0), (dx, dy), 1)
+        swept = cv2.dilate(mask.astype(np.uint8), kernel, anchor=(dx, dy)).view(bool)
+        darkness = np.maximum(darkness, (swept & ~mask & ~above).astype(np.float32))
+        above |= mask
+    darkness = cv2.GaussianBlur(darkness, (0, 0), 0.8 * canvas.scale)
+    factor = 1 - darkness[..., None] * (1 - SHADOW_TINT_BGR)
+    canvas.image *= factor
 
 
-def cast_shadows(image, size, scale, objects):
-    """Darken the ground next to tall objects along the sun direction (labels keep the ground class)."""
-    shadow = np.zeros((size, size), bool)
-    for mask, height in objects:
-        dx, dy = (SUN_SHADOW_DIRECTION * height * scale).astype(int)
-        shifted = np.zeros_like(mask)
-        shifted[dy:, dx:] = mask[:size - dy, :size - dx]
-        shadow |= shifted
-    shadow &= ~np.logical_or.reduce([m for m, _ in objects])
-    image[shadow] *= 0.55
+def finish(rng: np.random.Generator, canvas: Canvas) -> np.ndarray:
+    """Sensor look: global exposure and colour balance, a brightness gradient, noise, slight blur."""
+    size = canvas.size
+    gain = rng.uniform(0.9, 1.1) * (1 + rng.uniform(-0.04, 0.04, 3))
+    tilt = rng.uniform(-0.06, 0.06, 2)
+    gradient = 1 + (tilt[0] * canvas.xx + tilt[1] * canvas.yy) / size - tilt.sum() / 2
+    image = canvas.image * gain.astype(np.float32) * gradient[..., None]
+    image += rng.normal(0, 2.5, image.shape).astype(np.float32)
+    image = cv2.GaussianBlur(np.clip(image, 0, 255), (0, 0), 0.6 * canvas.scale)
+    return image.round().astype(np.uint8)
 
 
 def generate_scene(seed: int, size: int = 256) -> Tuple[np.ndarray, np.ndarray]:
-    """One synthetic aerial scene: ``(image, label)``, uint8 BGR ``HxWx3`` and uint8 ``HxW`` class indices
-    (``POTSDAM_CLASSES`` order). Deterministic for a given ``seed`` and ``size``."""
+    """One synthetic aerial scene: ``(image, label)``, a uint8 BGR ``size x size x 3`` image and a uint8
+    ``size x size`` map of class indices in ``POTSDAM_CLASSES`` order. Deterministic for ``seed`` and ``size``."""
     rng = np.random.default_rng([seed, size])
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
     scale = size / 256
-    image = np.zeros((size, size, 3), np.float32)
-    label = np.zeros((size, size), np.uint8)
-    texture = smooth_noise(rng, size, size // 3) * 0.6 + 0.4 * rng.standard_normal((size, size)).astype(np.float32)
-    draw_ground(rng, image, label, size, scale, texture)
-    road, sidewalk = draw_roads(rng, image, label, size, scale, texture)
-    buildings = draw_buildings(rng, image, label, size, scale, texture, road | sidewalk)
-    trees = draw_trees(rng, image, label, size, scale, texture, buildings | road)
-    cars = draw_cars(rng, image, label, size, scale, texture, road & ~trees)
-    cast_shadows(image, size, scale, [(buildings, 7), (trees, 4), (cars, 1)])
-    image += rng.normal(0, 3, image.shape).astype(np.float32)
-    image = cv2.GaussianBlur(np.clip(image, 0, 255), (3, 3), 0.6)
-    return image.round().astype(np.uint8), label
+    grain = 0.7 * rng.standard_normal((size, size)).astype(np.float32) + 0.5 * smooth_noise(rng, size, size // 3)
+    canvas = Canvas(np.zeros((size, size, 3), np.float32), np.zeros((size, size), np.uint8), scale, xx, yy, grain)
+    grid_angle = rng.uniform(-0.35, 0.35)
+    draw_grass(rng, canvas)
+    water = draw_clutter(rng, canvas)
+    lines = road_lines(rng, size, grid_angle)
+    asphalt = draw_roads(rng, canvas, lines)
+    paved = canvas.label == IMPERVIOUS
+    lot = draw_parking_lot(rng, canvas, grid_angle, paved | water) if rng.random() < 0.5 else np.zeros_like(water)
+    buildings = draw_buildings(rng, canvas, grid_angle, paved | lot | water)
+    trees = draw_trees(rng, canvas, buildings | asphalt | lot | water, lines)
+    draw_road_cars(rng, canvas, lines, asphalt & ~trees, int(rng.integers(3, 12) * scale ** 2))
+    cars = canvas.label == CAR
+    cast_shadows(canvas, [(buildings, 9), (trees, 6), (cars, 1.5)])
+    return finish(rng, canvas), canvas.label
 
 
-def make_synthetic_potsdam(out_dir: str, num_train: int = 16, num_val: int = 4, num_unlabeled: int = 32,
-                           size: int = 256, seed: int = 0) -> Dict:
-    """Write synthetic scenes in mmseg's converted Potsdam layout plus an unlabeled folder.
-
-    ``img_dir/{train,val}/*.png``, ``ann_dir/{train,val}/*.png`` (0 = ignore, 1..6 = classes, read with
-    ``reduce_zero_label=True``) and ``unlabeled/*.png``. Idempotent: an ``out_dir`` generated with the same
-    parameters is left as it is; any other non-empty ``out_dir`` raises ``FileExistsError`` and nothing
-    is overwritten. Files are written to a temporary sibling folder that is renamed at the end.
-    """
-    params = dict(num_train=num_train, num_val=num_val, num_unlabeled=num_unlabeled, size=size, seed=seed)
-    info = dict(params, out_dir=out_dir, classes=list(POTSDAM_CLASSES))
-    manifest = osp.join(out_dir, 'synthetic_manifest.json')
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        if osp.isfile(manifest):
-            with open(manifest) as f:
-                if json.load(f).get('params') == params:
-                    return info
-        raise FileExistsError(f'{out_dir} already exists and is not a synthetic dataset generated with '
-                              f'{params}; nothing was overwritten (choose another folder or remove it)')
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.synthetic_', dir=parent)
-    try:
-        splits = (('train', num_train, 0), ('val', num_val, 1), ('unlabeled', num_unlabeled, 2))
-        for split, count, stream in splits:
-            for i in range(count):
-                image, label = generate_scene(seed * 1_000_003 + stream * 100_003 + i, size)
-                name = f'synth_{split}_{i:04d}.png'
-                if split == 'unlabeled':
-                    write_png(osp.join(staging, 'unlabeled', name), image)
-                else:
-                    write_png(osp.join(staging, 'img_dir', split, name), image)
-                    write_png(osp.join(staging, 'ann_dir', split, name), label + 1)
-        with open(osp.join(staging, 'synthetic_manifest.json'), 'w') as f:
-            json.dump(dict(params=params, classes=list(POTSDAM_CLASSES)), f, indent=2)
-        if osp.isdir(out_dir):
-            os.rmdir(out_dir)  # empty, checked above
-        os.rename(staging, out_dir)
-    finally:
-        if osp.isdir(staging):
-            shutil.rmtree(staging)
-    return info
+def scene_seed(seed: int, split: str, index: int) -> int:
+    """Seed of scene ``index`` of ``split``: independent of how many scenes are generated, distinct per split."""
+    return int(np.random.SeedSequence([seed, SPLITS.index(split), index]).generate_state(1, np.uint64)[0])
 
 
 def write_png(path: str, array: np.ndarray) -> None:
     os.makedirs(osp.dirname(path), exist_ok=True)
     if not cv2.imwrite(path, array):
         raise OSError(f'could not write {path}')
+
+
+def dataset_info(out_dir: str, params: Dict) -> Dict:
+    return dict(params, out_dir=out_dir, classes=list(POTSDAM_CLASSES),
+                img_dir=osp.join(out_dir, 'img_dir'), ann_dir=osp.join(out_dir, 'ann_dir'),
+                unlabeled_dir=osp.join(out_dir, 'unlabeled'), manifest=osp.join(out_dir, MANIFEST))
+
+
+def existing_params(out_dir: str):
+    """The parameters recorded in ``out_dir``'s manifest, or None if there is no readable manifest."""
+    try:
+        with open(osp.join(out_dir, MANIFEST)) as f:
+            return json.load(f).get('params')
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def make_synthetic_potsdam(out_dir: str, num_train: int = 16, num_val: int = 4, num_unlabeled: int = 32,
+                           size: int = 256, seed: int = 0) -> Dict:
+    """Write synthetic scenes in mmseg's converted Potsdam layout plus an unlabeled image folder.
+
+    ``img_dir/{train,val}/synth_<split>_<i>.png`` (RGB on disk), ``ann_dir/{train,val}/...png`` (0 = ignore,
+    k = ``POTSDAM_CLASSES[k - 1]``, for ``reduce_zero_label=True``), ``unlabeled/...png`` and
+    ``synthetic_manifest.json``. If ``out_dir`` already holds a dataset made with the same parameters it is
+    left as it is; any other non-empty ``out_dir`` raises ``FileExistsError`` and nothing is overwritten.
+    Files go to a temporary sibling folder renamed at the end, so an interrupted run leaves no partial dataset.
+    Returns the parameters, the class names and the paths.
+    """
+    params = dict(num_train=num_train, num_val=num_val, num_unlabeled=num_unlabeled, size=size, seed=seed)
+    info = dataset_info(out_dir, params)
+    if osp.exists(out_dir) and not (osp.isdir(out_dir) and not os.listdir(out_dir)):
+        if existing_params(out_dir) == params:
+            return info
+        raise FileExistsError(f'{out_dir} already exists and does not hold a synthetic dataset made with '
+                              f'{params}; nothing was overwritten (choose a new folder)')
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(out_dir))}.partial-', dir=parent)
+    try:
+        for split, count in zip(SPLITS, (num_train, num_val, num_unlabeled)):
+            for i in range(count):
+                image, label = generate_scene(scene_seed(seed, split, i), size)
+                name = f'synth_{split}_{i:04d}.png'
+                if split == 'unlabeled':
+                    write_png(osp.join(staging, 'unlabeled', name), image)
+                else:
+                    write_png(osp.join(staging, 'img_dir', split, name), image)
+                    write_png(osp.join(staging, 'ann_dir', split, name), label + 1)
+        with open(osp.join(staging, MANIFEST), 'w') as f:
+            json.dump(dict(params=params, classes=list(POTSDAM_CLASSES),
+                           label_coding='0 = ignore, k = classes[k - 1]'), f, indent=2)
+        if osp.isdir(out_dir):
+            os.rmdir(out_dir)  # checked empty above; rmdir refuses if something appeared since
+        os.rename(staging, out_dir)
+    finally:
+        if osp.isdir(staging):
+            shutil.rmtree(staging)
+    return info

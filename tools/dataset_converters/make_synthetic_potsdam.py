@@ -3,9 +3,8 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import _bootstrap  # noqa: E402,F401
-
+# importable from a plain checkout too
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam  # noqa: E402
 
 
