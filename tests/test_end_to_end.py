@@ -1,6 +1,8 @@
 """FALSE pre-training -> backbone export -> UperNet fine-tuning -> test, with real Runners on CPU."""
 import glob
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -84,3 +86,20 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
     metrics = Runner.from_cfg(test_cfg).test()
     assert {'aAcc', 'mIoU'} <= set(metrics)
     assert glob.glob(osp.join(tmp_path, 'test', '*', '*.json'))
+
+
+def test_mmseg_stock_train_tool_runs_plugin_config(data_root, tmp_path):
+    """mmseg's own tools/train.py needs nothing but the config's custom_imports."""
+    import mmseg
+    stock_train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
+    options = [f'{loader}.dataset.data_root={data_root}' for loader in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    options += ['model.backbone.init_cfg=None', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+                'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
+                'train_dataloader.persistent_workers=False', 'val_dataloader.persistent_workers=False',
+                'default_hooks.checkpoint.interval=1']
+    result = subprocess.run([sys.executable, stock_train, 'configs/demo/upernet_r18_false_synthetic.py',
+                             '--work-dir', str(tmp_path), '--cfg-options', *options],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert osp.isfile(osp.join(tmp_path, 'iter_1.pth'))

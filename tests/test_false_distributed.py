@@ -93,3 +93,19 @@ def test_two_processes_equal_one_process(sentinel):
                                rtol=1e-5, atol=1e-6)
     for name, grad in expected_grads.items():
         torch.testing.assert_close(result['grads'][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_views_are_ordered_like_vissl():
+    """The algorithm's loss is the loss of [all first views; all second views], not of interleaved rows."""
+    from rs_ssl_plugin.models.losses import false_loss
+    model = build_model(float('inf'))
+    views = make_views()
+    with torch.no_grad():
+        z = [model.neck(model.backbone(v))[0] for v in views]
+        vissl_order = torch.cat(z)
+        interleaved = torch.stack(z, dim=1).flatten(0, 1)
+        loss = model.loss(views, None)['loss']
+    expected, _ = false_loss(vissl_order, positive_threshold=-1.0)
+    torch.testing.assert_close(loss, expected)
+    wrong, _ = false_loss(interleaved, positive_threshold=-1.0)
+    assert not torch.isclose(loss, wrong), 'interleaved rows pair the wrong positives'

@@ -7,59 +7,107 @@ import pytest
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, generate_scene, make_synthetic_potsdam
 
 
-def test_scene_is_deterministic_and_well_formed():
+def read(path):
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def test_class_order_is_mmseg_potsdam():
+    assert POTSDAM_CLASSES == ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
+
+
+def test_scene_is_deterministic():
     image, label = generate_scene(7, 128)
     again_image, again_label = generate_scene(7, 128)
     np.testing.assert_array_equal(image, again_image)
     np.testing.assert_array_equal(label, again_label)
-    assert image.shape == (128, 128, 3) and image.dtype == np.uint8
-    assert label.shape == (128, 128) and label.dtype == np.uint8
+    other_image, other_label = generate_scene(8, 128)
+    assert not np.array_equal(image, other_image) and not np.array_equal(label, other_label)
+
+
+@pytest.mark.parametrize('size', [32, 128, 256])
+def test_scene_shapes_and_values(size):
+    image, label = generate_scene(3, size)
+    assert image.shape == (size, size, 3) and image.dtype == np.uint8
+    assert label.shape == (size, size) and label.dtype == np.uint8
     assert label.max() < len(POTSDAM_CLASSES)
-    assert not np.array_equal(generate_scene(8, 128)[0], image)
 
 
-def test_scenes_contain_most_classes():
+def test_typical_scenes_hold_most_classes():
     counts = [len(np.unique(generate_scene(seed, 256)[1])) for seed in range(8)]
     assert min(counts) >= 4 and np.mean(counts) >= 5
 
 
 def test_classes_differ_in_colour():
-    """Mean colours per class are distinct enough to learn from (a sanity check of the renderer)."""
+    """Mean colours per class are far enough apart to learn from (a sanity check of the renderer)."""
     images, labels = zip(*(generate_scene(seed, 128) for seed in range(6)))
-    pixels, classes = np.concatenate([i.reshape(-1, 3) for i in images]), np.concatenate([l.ravel() for l in labels])
+    pixels = np.concatenate([image.reshape(-1, 3) for image in images]).astype(float)
+    classes = np.concatenate([label.ravel() for label in labels])
     means = np.array([pixels[classes == c].mean(0) for c in range(6) if (classes == c).any()])
     distances = np.linalg.norm(means[:, None] - means[None], axis=-1)
     assert distances[np.triu_indices(len(means), 1)].min() > 10
 
 
-def test_written_layout_is_mmseg_potsdam(tmp_path):
+def test_written_layout_and_label_coding(tmp_path):
     root = tmp_path / 'synth'
     info = make_synthetic_potsdam(str(root), num_train=2, num_val=1, num_unlabeled=3, size=64, seed=1)
-    assert info['num_train'] == 2
+    assert (info['num_train'], info['num_val'], info['num_unlabeled']) == (2, 1, 3)
+    assert info['classes'] == list(POTSDAM_CLASSES)
     for split, count in (('train', 2), ('val', 1)):
-        images = sorted((root / 'img_dir' / split).glob('*.png'))
-        labels = sorted((root / 'ann_dir' / split).glob('*.png'))
-        assert [p.name for p in images] == [p.name for p in labels] and len(images) == count
-        image = cv2.imread(str(images[0]), cv2.IMREAD_UNCHANGED)
-        label = cv2.imread(str(labels[0]), cv2.IMREAD_UNCHANGED)
-        assert image.shape == (64, 64, 3) and label.shape == (64, 64)
-        assert label.min() >= 1 and label.max() <= 6  # mmseg's coding: 0 is ignore
-    assert len(list((root / 'unlabeled').glob('*.png'))) == 3
-    assert json.loads((root / 'synthetic_manifest.json').read_text())['params']['seed'] == 1
+        images = sorted(p.name for p in (root / 'img_dir' / split).glob('*.png'))
+        labels = sorted(p.name for p in (root / 'ann_dir' / split).glob('*.png'))
+        assert images == labels == [f'synth_{split}_{i:04d}.png' for i in range(count)]
+        for name in images:
+            image, label = read(root / 'img_dir' / split / name), read(root / 'ann_dir' / split / name)
+            assert image.shape == (64, 64, 3) and label.shape == (64, 64) and label.dtype == np.uint8
+            assert label.min() >= 1 and label.max() <= 6  # mmseg's converted coding, 0 = ignore
+    unlabeled = sorted((root / 'unlabeled').glob('*.png'))
+    assert [p.name for p in unlabeled] == [f'synth_unlabeled_{i:04d}.png' for i in range(3)]
+    assert read(unlabeled[0]).shape == (64, 64, 3)
+    assert not np.array_equal(read(unlabeled[0]), read(root / 'img_dir' / 'train' / 'synth_train_0000.png'))
+    manifest = json.loads((root / 'synthetic_manifest.json').read_text())
+    assert manifest['params'] == dict(num_train=2, num_val=1, num_unlabeled=3, size=64, seed=1)
 
 
-def test_generation_is_idempotent_and_never_overwrites(tmp_path):
+def test_file_is_rgb_on_disk_and_matches_the_scene(tmp_path):
+    """The image is written from BGR with cv2, so reading it back with cv2 gives the generated array."""
     root = tmp_path / 'synth'
-    make_synthetic_potsdam(str(root), num_train=1, num_val=1, num_unlabeled=1, size=32)
-    stamp = (root / 'img_dir' / 'train' / 'synth_train_0000.png').stat().st_mtime_ns
-    make_synthetic_potsdam(str(root), num_train=1, num_val=1, num_unlabeled=1, size=32)
-    assert (root / 'img_dir' / 'train' / 'synth_train_0000.png').stat().st_mtime_ns == stamp
+    make_synthetic_potsdam(str(root), num_train=1, num_val=0, num_unlabeled=0, size=64, seed=2)
+    other = tmp_path / 'more'
+    make_synthetic_potsdam(str(other), num_train=2, num_val=0, num_unlabeled=0, size=64, seed=2)
+    first = read(root / 'img_dir' / 'train' / 'synth_train_0000.png')
+    np.testing.assert_array_equal(first, read(other / 'img_dir' / 'train' / 'synth_train_0000.png'))
+    labels = read(root / 'ann_dir' / 'train' / 'synth_train_0000.png')
+    grass = labels == 3  # low_vegetation is green: the second channel of BGR dominates
+    assert first[grass][:, 1].mean() > first[grass][:, [0, 2]].mean()
+
+
+def test_second_call_is_idempotent(tmp_path):
+    root = tmp_path / 'synth'
+    params = dict(num_train=1, num_val=1, num_unlabeled=1, size=32)
+    make_synthetic_potsdam(str(root), **params)
+    image = root / 'img_dir' / 'train' / 'synth_train_0000.png'
+    stamp = image.stat().st_mtime_ns
+    info = make_synthetic_potsdam(str(root), **params)
+    assert image.stat().st_mtime_ns == stamp and info['num_train'] == 1
     with pytest.raises(FileExistsError, match='nothing was overwritten'):
-        make_synthetic_potsdam(str(root), num_train=2, num_val=1, num_unlabeled=1, size=32)
+        make_synthetic_potsdam(str(root), **dict(params, num_train=2))
+    assert not (root / 'img_dir' / 'train' / 'synth_train_0001.png').exists()
+
+
+def test_refuses_foreign_directory(tmp_path):
     foreign = tmp_path / 'foreign'
     foreign.mkdir()
     (foreign / 'mine.txt').write_text('precious')
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match='foreign.*nothing was overwritten'):
         make_synthetic_potsdam(str(foreign), num_train=1, num_val=1, num_unlabeled=1, size=32)
+    assert [p.name for p in foreign.iterdir()] == ['mine.txt']
     assert (foreign / 'mine.txt').read_text() == 'precious'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['foreign', 'synth']  # no staging left behind
+    assert [p.name for p in tmp_path.iterdir()] == ['foreign']  # no staging folder left behind
+
+
+def test_empty_directory_is_filled(tmp_path):
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    make_synthetic_potsdam(str(empty), num_train=1, num_val=1, num_unlabeled=1, size=32)
+    assert (empty / 'synthetic_manifest.json').is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['empty']
