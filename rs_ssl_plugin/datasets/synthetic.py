@@ -10,7 +10,7 @@ import json
 import os
 import os.path as osp
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
@@ -461,7 +461,10 @@ def make_synthetic_potsdam(out_dir: str, num_train: int = 16, num_val: int = 4, 
                               f'{params}; nothing was overwritten (choose a new folder)')
     parent = osp.dirname(osp.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f'.{osp.basename(osp.abspath(out_dir))}.partial-', dir=parent)
+    # a sibling on the same file system, so the final rename is atomic; os.mkdir (unlike tempfile.mkdtemp)
+    # honours the umask, so the renamed dataset is as readable as any other new folder
+    staging = osp.join(parent, f'.{osp.basename(osp.abspath(out_dir))}.partial-{uuid.uuid4().hex[:8]}')
+    os.mkdir(staging)
     try:
         for split, count in zip(SPLITS, (num_train, num_val, num_unlabeled)):
             for i in range(count):

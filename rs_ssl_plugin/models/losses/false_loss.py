@@ -78,8 +78,8 @@ def false_loss(z: torch.Tensor,
     """
     if z.dim() != 2 or z.size(0) % 2:
         raise ValueError(f'false_loss expects (2N, d) embeddings, got shape {tuple(z.shape)}')
-    with torch.autocast(z.device.type, enabled=False):  # exp(cos / T) and its selection need fp32
-        z = F.normalize(z.float(), dim=1)
+    with torch.autocast(z.device.type, enabled=False):  # exp(cos / T) and its selection need >= fp32
+        z = F.normalize(z if z.dtype == torch.float64 else z.float(), dim=1)
         sim_exp = torch.exp(z @ z.t() / temperature)
     with torch.no_grad():
         selected = select_false_negatives(sim_exp, temperature, positive_threshold, sentinel)
