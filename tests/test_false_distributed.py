@@ -66,7 +66,8 @@ def worker(rank, port, sentinel, out):
     dist.all_reduce(loss)  # the logged loss is the mean over ranks
     if rank == 0:
         out.put(dict(loss=(loss / WORLD_SIZE).item(), pairs=losses['false_negative_pairs'].item(),
-                     grads={n: p.grad.clone() for n, p in model.module.named_parameters()}))
+                     # numpy copies travel by value; shared tensors would vanish with this process
+                     grads={n: p.grad.numpy().copy() for n, p in model.module.named_parameters()}))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -94,7 +95,7 @@ def test_two_processes_equal_one_process(sentinel):
     torch.testing.assert_close(torch.tensor(result['loss'], dtype=torch.float64), expected_losses['loss'].detach(),
                                rtol=1e-10, atol=1e-12)
     for name, grad in expected_grads.items():
-        torch.testing.assert_close(result['grads'][name], grad, rtol=1e-8, atol=1e-12, msg=name)
+        torch.testing.assert_close(torch.from_numpy(result['grads'][name]), grad, rtol=1e-8, atol=1e-12, msg=name)
 
 
 def test_views_are_ordered_like_vissl():
