@@ -24,13 +24,13 @@ import numpy as np
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from mmseg.datasets import PotsdamDataset  # noqa: E402
+
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, make_synthetic_potsdam  # noqa: E402
 
 PRETRAIN_CONFIG = 'configs/demo/false_r18_synthetic.py'
 FINETUNE_CONFIG = 'configs/demo/upernet_r18_false_synthetic.py'
-# mmseg's Potsdam palette (RGB), in class order
-PALETTE_RGB = np.array([[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]],
-                       dtype=np.uint8)
+PALETTE_RGB = np.array(PotsdamDataset.METAINFO['palette'], dtype=np.uint8)  # mmseg's, in class order
 
 
 def run_step(title, args):

@@ -12,7 +12,8 @@ def read(path):
 
 
 def test_class_order_is_mmseg_potsdam():
-    assert POTSDAM_CLASSES == ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
+    from mmseg.datasets import PotsdamDataset
+    assert POTSDAM_CLASSES == tuple(PotsdamDataset.METAINFO['classes'])
 
 
 def test_scene_is_deterministic():
