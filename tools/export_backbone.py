@@ -13,11 +13,7 @@ import sys
 # Importable from a plain checkout; importing the plugin registers its modules.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import rs_ssl_plugin  # noqa: E402,F401
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
-from torch import nn  # noqa: E402
-
-from rs_ssl_plugin.utils import export_backbone  # noqa: E402
+from rs_ssl_plugin.utils import build_config_module, export_backbone  # noqa: E402
 
 
 def parse_args():
@@ -31,27 +27,10 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_target(config_path: str, key: str) -> nn.Module:
-    """Build the module at ``key`` of a config (its ``custom_imports`` and ``default_scope`` honoured) with
-    ``init_cfg``/``pretrained`` removed, so nothing is loaded from disk."""
-    cfg = Config.fromfile(config_path)
-    node = cfg
-    try:
-        for part in key.split('.'):
-            node = node[part]
-    except (KeyError, TypeError) as error:
-        raise ValueError(f'{config_path} has no {key!r} (--target-key)') from error
-    node = node.copy()
-    node.pop('init_cfg', None)
-    node.pop('pretrained', None)
-    init_default_scope(cfg.get('default_scope') or 'mmengine')
-    return MODELS.build(node)
-
-
 def main():
     args = parse_args()
     try:
-        target = build_target(args.target_config, args.target_key) if args.target_config else None
+        target = build_config_module(args.target_config, args.target_key) if args.target_config else None
         report = export_backbone(args.checkpoint, args.out, args.prefix, target, args.force)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')

@@ -95,8 +95,14 @@ def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module
             raise ValueError(f'the target backbone would not receive every weight from {src} '
                              f'(nothing written):\n{report.format()}')
     exported = OrderedDict((f'backbone.{k}', v) for k, v in backbone.items())
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    partial = f'{dst}.partial'  # an interrupted export leaves no truncated file under the final name
-    torch.save(dict(state_dict=exported, meta=dict(source=osp.abspath(src), prefix=prefix)), partial)
-    os.replace(partial, dst)
+    save_state_dict(exported, dst, dict(source=osp.abspath(src), prefix=prefix))
     return report
+
+
+def save_state_dict(state_dict: Dict[str, torch.Tensor], dst: str, meta: dict) -> None:
+    """Write ``{'state_dict': state_dict, 'meta': meta}`` atomically: an interrupted write leaves no truncated
+    file under ``dst``. The caller decides whether an existing ``dst`` may be replaced."""
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    partial = f'{dst}.partial'
+    torch.save(dict(state_dict=state_dict, meta=meta), partial)
+    os.replace(partial, dst)

@@ -1,0 +1,46 @@
+"""Convert an officially released checkpoint to the plugin's key layout.
+
+    python tools/model_converters/convert_official.py Swin-S.pt pretrain/sdcluster_swin-s.pth \
+        --format sdcluster-swin --target-config configs/upernet_swin-s-os16_sdcluster_potsdam.py
+
+The input may be a raw state dict or wrapped in 'state_dict'/'model'/'teacher'; prefixes such as 'module.'
+are stripped by each format. With --target-config the backbone of that config (or --target-key) is built and
+nothing is written unless its every tensor receives a weight and no weight is left over. The output,
+{'state_dict': {'backbone.*': ...}}, works with init_cfg=dict(type='Pretrained', prefix='backbone.').
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.converters import CONVERTERS, convert_checkpoint  # noqa: E402
+from rs_ssl_plugin.utils import build_config_module  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('src', help='official checkpoint file')
+    parser.add_argument('dst', help='output file; never overwritten unless --force')
+    parser.add_argument('--format', required=True, choices=sorted(CONVERTERS), help='layout of the source')
+    parser.add_argument('--target-config', help='check the result against the module of this config')
+    parser.add_argument('--target-key', default='model.backbone', help='where that module sits in the config')
+    parser.add_argument('--prefix', default='backbone.', help='prefix of the written keys')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    try:
+        target = build_config_module(args.target_config, args.target_key) if args.target_config else None
+        report = convert_checkpoint(args.src, args.dst, args.format, target, args.prefix, args.force)
+    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    if report is not None:
+        print(report.format())
+    print(f'wrote {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
