@@ -8,6 +8,6 @@ from .compat import install_checkpoint_loader, install_numpy2_fixes
 install_checkpoint_loader()
 install_numpy2_fixes()
 
-from . import converters, datasets, engine, models, utils  # noqa: E402,F401
+from . import converters, datasets, engine, evaluation, models, utils  # noqa: E402,F401
 
 __version__ = '0.1.0'

@@ -1,0 +1,1 @@
+"""Metrics registered into mmseg's and mmpretrain's METRICS registries."""
