@@ -15,7 +15,6 @@ import json
 import math
 import os.path as osp
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +26,7 @@ from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from rs_ssl_plugin.models.losses import false_loss  # noqa: E402
+from bench_utils import timed  # noqa: E402
 
 PRESETS = dict(
     small=dict(depth=18, batch=16, size=96, bf16=False, channels_last=False),
@@ -61,20 +61,6 @@ def official_loop_loss(z, temperature=0.5, alpha=1.0, threshold=0.9, sentinel=3.
                 negatives[a, n] = (1 - alpha) * negatives[a, n]
     p, n = positives.sum(1), negatives.sum(1)
     return -torch.log(p / (p + n)).mean()
-
-
-def timed(fn, device, warmup, iters):
-    """Median-free simple timing: total wall time of ``iters`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(iters):
-        fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / iters
 
 
 def bench_loss(device, batch, warmup, iters):

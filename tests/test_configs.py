@@ -13,24 +13,59 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')) + glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
 
 
+def without_pretrained_weights(node):
+    """A copy of a model config with every ``init_cfg`` of type Pretrained removed (the checkpoints named by
+    the configs do not exist in tests)."""
+    if isinstance(node, dict):
+        return {k: (None if k == 'init_cfg' and isinstance(v, dict) and v.get('type') == 'Pretrained'
+                    else without_pretrained_weights(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [without_pretrained_weights(v) for v in node]
+    return node
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, REPO))
 def test_config_builds(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
     init_default_scope(cfg.default_scope)
-    model_cfg = cfg.model
+    model_cfg = without_pretrained_weights(cfg.model.to_dict())
     if cfg.default_scope == 'mmseg':
-        assert model_cfg.pretrained is None and model_cfg.backbone.type == 'ResNet'
-        assert model_cfg.backbone.init_cfg.prefix == 'backbone.'
-        model_cfg.backbone.init_cfg = None  # the exported checkpoint does not exist in tests
+        # mmseg's base configs name ImageNet weights through `pretrained`; the plugin's configs must not
+        assert model_cfg.get('pretrained') is None
         model = SEG_MODELS.build(model_cfg)
-        assert type(model.backbone).__module__.startswith('mmseg')
-        assert hasattr(model.backbone, 'conv1'), 'plain torchvision-style stem expected'
+        if model_cfg['backbone']['type'] == 'ResNet':
+            assert type(model.backbone).__module__.startswith('mmseg')
+            assert hasattr(model.backbone, 'conv1'), 'plain torchvision-style stem expected'
     else:
-        model = PRETRAIN_MODELS.build(model_cfg)
-        assert type(model).__name__ == 'FALSE'
-        assert model.backbone.zero_init_residual is False
-        assert isinstance(model.neck.activation, torch.nn.Identity)
+        PRETRAIN_MODELS.build(model_cfg)
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if Config.fromfile(p).model.type == 'FALSE'],
+                         ids=lambda p: osp.relpath(p, REPO))
+def test_false_configs_follow_the_official_model(path):
+    cfg = Config.fromfile(path)
+    init_default_scope('mmpretrain')
+    model = PRETRAIN_MODELS.build(without_pretrained_weights(cfg.model.to_dict()))
+    assert model.backbone.zero_init_residual is False
+    assert isinstance(model.neck.activation, torch.nn.Identity)
+
+
+def test_sdcluster_config_matches_official_hyperparameters():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'))
+    assert cfg.train_dataloader.batch_size == 64 and cfg.train_dataloader.drop_last
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=1.25e-3, betas=(0.9, 0.999), eps=1e-8,
+                                               weight_decay=0.05)
+    assert 'paramwise_cfg' not in cfg.optim_wrapper  # weight decay on every parameter
+    assert cfg.train_cfg.max_epochs == 100 and cfg.param_scheduler[0].type == 'TimmWarmupCosineLR'
+    assert cfg.param_scheduler[0].warmup_ratio == 0.2
+    model = cfg.model
+    assert model.backbone.drop_path_rate == 0.2 and model.base_momentum == 0.99
+    assert (model.student_temperature, model.teacher_temperature, model.contrast_temperature) == (0.1, 0.07, 0.2)
+    assert model.prototypes.num_prototypes == 256 and model.distill_weight == 0.5 and model.teacher_drop_path
+    crops = cfg.train_dataloader.dataset.pipeline[1]
+    assert (crops.num_global, crops.num_local, crops.global_scale) == (2, 0, (0.25, 1.0))
 
 
 def test_false_config_matches_official_hyperparameters():

@@ -11,8 +11,9 @@ from ..utils.checkpoint_export import LoadReport, load_report, save_state_dict
 StateDict = Dict[str, torch.Tensor]
 CONVERTERS: Dict[str, Callable[[StateDict], StateDict]] = {}
 
-# Where official releases nest their weights: Runner/timm-style wrappers and DINO's teacher/student dicts.
-WRAPPER_KEYS = ('state_dict', 'model', 'teacher', 'net')
+# Where official releases nest their weights: Runner/timm-style wrappers, DINO's teacher dict and VISSL's
+# classy_state_dict.base_model.model.trunk.
+WRAPPER_KEYS = ('state_dict', 'model', 'teacher', 'net', 'classy_state_dict', 'base_model', 'trunk')
 
 
 def register_converter(name: str):
@@ -26,8 +27,8 @@ def register_converter(name: str):
 
 
 def unwrap_checkpoint(checkpoint: dict, path: str = 'checkpoint') -> StateDict:
-    """The tensors of ``checkpoint``, taken from the first wrapper key (``state_dict``, ``model``,
-    ``teacher``, ``net``) that holds a dict; non-tensor entries are dropped."""
+    """The tensors of ``checkpoint``, taken from the first wrapper key of :data:`WRAPPER_KEYS` that holds a
+    dict, repeatedly; non-tensor entries are dropped."""
     if not isinstance(checkpoint, dict):
         raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
     for key in WRAPPER_KEYS:

@@ -1,9 +1,10 @@
 import bisect
 import math
 
-from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
-from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
+from mmengine.optim.scheduler.param_scheduler import INF
 from mmpretrain.registry import PARAM_SCHEDULERS
+
+from .progress_curve import ProgressCurveLR
 
 
 def vissl_warmup_cosine_restart_factor(progress: float, warmup_ratio: float = 0.1,
@@ -34,7 +35,7 @@ def vissl_warmup_cosine_restart_factor(progress: float, warmup_ratio: float = 0.
 
 
 @PARAM_SCHEDULERS.register_module()
-class VISSLCosineRestartLR(LRSchedulerMixin, _ParamScheduler):
+class VISSLCosineRestartLR(ProgressCurveLR):
     """FALSE's official learning-rate curve (VISSL linear warm-up + adaptive full-wave cosine restarts).
 
     The optimizer's learning rate is the peak (4.8 in FALSE); each step sets
@@ -45,22 +46,10 @@ class VISSLCosineRestartLR(LRSchedulerMixin, _ParamScheduler):
     def __init__(self, optimizer, warmup_ratio: float = 0.1, warmup_start_factor: float = 0.125,
                  end_factor: float = 0.001, restart_interval: float = 0.334, begin: int = 0, end: int = INF,
                  last_step: int = -1, by_epoch: bool = True, verbose: bool = False):
-        if end == INF:
-            raise ValueError('VISSLCosineRestartLR needs a finite `end` (the schedule is defined on progress)')
         self.curve = dict(warmup_ratio=warmup_ratio, warmup_start_factor=warmup_start_factor,
                           end_factor=end_factor, restart_interval=restart_interval)
         super().__init__(optimizer, begin=begin, end=end, last_step=last_step, by_epoch=by_epoch,
                          verbose=verbose)
 
-    @classmethod
-    def build_iter_from_epoch(cls, *args, begin=0, end=INF, by_epoch=True, epoch_length=None, **kwargs):
-        """Build an iteration-based instance from an epoch-based config."""
-        if not by_epoch or not epoch_length:
-            raise ValueError('convert_to_iter_based needs by_epoch=True and a known epoch length')
-        return cls(*args, begin=int(begin * epoch_length), end=int(end * epoch_length), by_epoch=False,
-                   **kwargs)
-
-    def _get_value(self):
-        progress = (self.last_step - self.begin) / (self.end - self.begin)
-        factor = vissl_warmup_cosine_restart_factor(progress, **self.curve)
-        return [base * factor for base in self.base_values]
+    def factor(self, progress: float) -> float:
+        return vissl_warmup_cosine_restart_factor(progress, **self.curve)

@@ -1,3 +1,4 @@
+from .gelu_mlp import GELUMLP
 from .linear_projection import LinearProjectionNeck
 
-__all__ = ['LinearProjectionNeck']
+__all__ = ['GELUMLP', 'LinearProjectionNeck']

@@ -1,0 +1,14 @@
+# mmseg's Swin UperNet optimisation (AdamW 6e-5, wd 0.01 except relative position tables and norms,
+# 1500 linear warm-up iterations then poly decay) on an 80k-iteration schedule.
+_base_ = 'mmseg::_base_/schedules/schedule_80k.py'
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys=dict(relative_position_bias_table=dict(decay_mult=0.),
+                                        norm=dict(decay_mult=0.))))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=80000, by_epoch=False),
+]

@@ -1,0 +1,8 @@
+# UperNet R50 from the officially released FALSE (VISSL) checkpoint on ISPRS Potsdam.
+# Convert the release first (the path below is what this command writes):
+#   python tools/model_converters/convert_official.py <FALSE VISSL checkpoint>.torch \
+#       pretrain/false_r50_official.pth --format vissl-resnet \
+#       --target-config configs/upernet_r50_false-official_potsdam.py
+_base_ = 'upernet_r50_false_potsdam.py'
+
+model = dict(backbone=dict(init_cfg=dict(checkpoint='pretrain/false_r50_official.pth')))

@@ -1,0 +1,16 @@
+# UperNet on the output-stride-16 Swin-S from random init on ISPRS Potsdam (6 classes, mmseg's converted
+# layout and pipeline, 512 crops, 4 GPUs x 4 images, 80k iterations, mmseg's Swin AdamW recipe): the
+# baseline of the SDCluster rows of the fine-tuning matrix.
+_base_ = [
+    '_base_/models/upernet_swin-s-os16.py',
+    '_base_/datasets/potsdam_checked.py',
+    'mmseg::_base_/default_runtime.py',
+    '_base_/schedules/swin_adamw_80k.py',
+]
+custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
+
+crop_size = (512, 512)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    decode_head=dict(num_classes=6),
+    auxiliary_head=dict(num_classes=6))

@@ -1,0 +1,3 @@
+from .swin_os16 import SwinTransformerOS16
+
+__all__ = ['SwinTransformerOS16']

@@ -1,0 +1,3 @@
+from .cluster_maps import colorize_clusters, overlay, prototype_palette
+
+__all__ = ['colorize_clusters', 'overlay', 'prototype_palette']

@@ -1,0 +1,32 @@
+"""Colouring of cluster-id maps: one fixed colour per cluster across images, or the official per-image JET."""
+import cv2
+import numpy as np
+
+
+def prototype_palette(num_clusters: int, seed: int = 0) -> np.ndarray:
+    """(num_clusters, 3) uint8 BGR colours, fixed for a given count and seed, so a cluster keeps its colour
+    in every image. Hues are spread by the golden ratio; saturation and value vary so neighbours differ."""
+    rng = np.random.default_rng(seed)
+    hue = (np.arange(num_clusters) * 0.618033988749895) % 1.0
+    hsv = np.stack([hue * 179, rng.uniform(150, 255, num_clusters), rng.uniform(150, 255, num_clusters)], 1)
+    return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2BGR)[0]
+
+
+def colorize_clusters(cluster_ids: np.ndarray, palette: np.ndarray = None, per_image: bool = False) -> np.ndarray:
+    """(H, W) cluster ids -> (H, W, 3) uint8 BGR.
+
+    ``per_image=True`` reproduces the official visualiser: ids min-max scaled to 0..255 within the image,
+    then OpenCV's JET colour map (so a cluster's colour depends on the other clusters in the image).
+    Otherwise ``palette[id]`` (see :func:`prototype_palette`).
+    """
+    if per_image:
+        scaled = cv2.normalize(cluster_ids.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
+        return cv2.applyColorMap(scaled.astype(np.uint8), cv2.COLORMAP_JET)
+    if palette is None or cluster_ids.max(initial=0) >= len(palette):
+        raise ValueError(f'a palette with more than {int(cluster_ids.max(initial=0))} colours is needed')
+    return palette[cluster_ids]
+
+
+def overlay(image: np.ndarray, colors: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a colour map over a (H, W, 3) uint8 image: ``(1 - alpha) * image + alpha * colors``."""
+    return cv2.addWeighted(image, 1 - alpha, colors, alpha, 0)
