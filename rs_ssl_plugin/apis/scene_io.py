@@ -1,0 +1,189 @@
+"""Reading scenes and writing class maps for tiled inference, row band by row band.
+
+- :class:`RasterScene` opens any raster rasterio (GDAL) reads. GeoTIFFs are read lazily, one strip of
+  windows at a time; other formats (PNG, JPEG) are decoded whole on opening, because their drivers decode
+  sequentially and re-decode from the start for every window above the last one read.
+- :class:`ClassMapWriter` writes ``<stem>_classes.tif`` (class ids, the source's CRS and transform, a
+  colour table) and ``<stem>_color.png`` as rows arrive, through temporary files that replace the outputs
+  only once complete, so an interrupted run leaves no partial output under the final names.
+"""
+import os
+import struct
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional, Sequence
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from .tiled_inference import iter_class_rows
+
+
+class RasterScene:
+    """A raster file as a :class:`~rs_ssl_plugin.apis.tiled_inference.Scene`; errors name the file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            with warnings.catch_warnings():  # PNGs and plain TIFFs carry no georeferencing; that is fine
+                warnings.simplefilter('ignore', NotGeoreferencedWarning)
+                self._dataset = rasterio.open(path)
+        except RasterioError as error:
+            raise OSError(f'cannot read scene {path}: {error}') from error
+        self.height, self.width, self.count = self._dataset.height, self._dataset.width, self._dataset.count
+        self.crs, self.transform = self._dataset.crs, self._dataset.transform
+        self._pixels = None if self._dataset.driver == 'GTiff' else self._read_window(None)
+
+    def _read_window(self, window: Optional[Window]) -> np.ndarray:
+        try:
+            return self._dataset.read(window=window)
+        except RasterioError as error:
+            where = 'pixels' if window is None else f'rows {window.row_off}-{window.row_off + window.height}'
+            raise OSError(f'cannot read {where} of scene {self.path}: the file is corrupt or truncated '
+                          f'({error})') from error
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        if self._pixels is not None:
+            return self._pixels[:, top:bottom, left:right]
+        return self._read_window(Window(left, top, right - left, bottom - top))
+
+    def close(self) -> None:
+        self._dataset.close()
+
+    def __enter__(self) -> 'RasterScene':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class ArrayScene:
+    """An in-memory ``(bands, height, width)`` array as a scene (bands in the order the file stores them)."""
+
+    def __init__(self, pixels: np.ndarray):
+        if pixels.ndim != 3:
+            raise ValueError(f'expected a (bands, height, width) array, got shape {pixels.shape}')
+        self.pixels = pixels
+        self.count, self.height, self.width = pixels.shape
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        return self.pixels[:, top:bottom, left:right]
+
+
+class PngRowWriter:
+    """Streams an 8-bit RGB PNG to ``path`` row band by row band (PIL needs the whole image in memory).
+
+    PNG layout: signature, ``IHDR``, ``IDAT`` chunks holding one zlib stream of the rows (each row prefixed
+    with filter type 0), ``IEND``; every chunk is length, type, data and the CRC-32 of type and data.
+    """
+
+    def __init__(self, path: str, width: int, height: int, level: int = 1):
+        self.height, self.rows_written = height, 0
+        self._file = open(path, 'wb')
+        self._compressor = zlib.compressobj(level)
+        self._file.write(b'\x89PNG\r\n\x1a\n')
+        self._chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
+
+    def _chunk(self, kind: bytes, data: bytes) -> None:
+        self._file.write(struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data)))
+
+    def write(self, rgb_rows: np.ndarray) -> None:
+        """Append ``(rows, width, 3)`` uint8 rows."""
+        rows = np.concatenate([np.zeros((len(rgb_rows), 1), np.uint8), rgb_rows.reshape(len(rgb_rows), -1)], 1)
+        data = self._compressor.compress(rows.tobytes())
+        if data:
+            self._chunk(b'IDAT', data)
+        self.rows_written += len(rgb_rows)
+
+    def close(self) -> None:
+        if self.rows_written != self.height:
+            raise RuntimeError(f'PNG got {self.rows_written} of {self.height} rows')
+        self._chunk(b'IDAT', self._compressor.flush())
+        self._chunk(b'IEND', b'')
+        self._file.close()
+
+    def discard(self) -> None:
+        """Close the file without finishing it."""
+        self._file.close()
+
+
+class ClassMapWriter:
+    """Writes the class map of one scene to ``tif_path`` and its colour rendering to ``png_path``.
+
+    ``palette`` gives an RGB colour per class id. Call :meth:`write` with consecutive row bands, then
+    :meth:`commit`; :meth:`discard` removes the temporary files instead. Outputs are only ever replaced by
+    :meth:`commit`; refusing to overwrite existing ones is the caller's decision.
+    """
+
+    def __init__(self, tif_path: str, png_path: str, scene: RasterScene, palette: Sequence[Sequence[int]],
+                 dtype: str = 'uint8'):
+        self.tif_path, self.png_path = tif_path, png_path
+        self._tif_tmp, self._png_tmp = _temporary_name(tif_path), _temporary_name(png_path)
+        self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
+        with warnings.catch_warnings():  # no CRS for PNG sources
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            self._tif = rasterio.open(
+                self._tif_tmp, 'w', driver='GTiff', width=scene.width, height=scene.height, count=1,
+                dtype=dtype, crs=scene.crs, transform=scene.transform, tiled=True, blockxsize=256,
+                blockysize=256, compress='deflate', zlevel=1)
+        if dtype == 'uint8':
+            self._tif.write_colormap(1, {i: tuple(int(c) for c in rgb) + (255,)
+                                         for i, rgb in enumerate(self.palette)})
+        self._png = PngRowWriter(self._png_tmp, scene.width, scene.height)
+        self._next_row = 0
+
+    def write(self, top: int, classes: np.ndarray) -> None:
+        """Write the ``(rows, width)`` class ids of scene rows ``top:top + rows`` (bands in order)."""
+        if top != self._next_row:
+            raise ValueError(f'expected rows from {self._next_row}, got {top}')
+        if classes.max(initial=0) >= len(self.palette):
+            raise ValueError(f'class id {int(classes.max())} has no palette colour ({len(self.palette)} given)')
+        self._tif.write(classes, 1, window=Window(0, top, classes.shape[1], classes.shape[0]))
+        self._png.write(self.palette[classes])
+        self._next_row += classes.shape[0]
+
+    def commit(self) -> None:
+        self._tif.close()
+        self._png.close()
+        os.replace(self._tif_tmp, self.tif_path)
+        os.replace(self._png_tmp, self.png_path)
+
+    def discard(self) -> None:
+        self._tif.close()
+        self._png.discard()
+        for path in (self._tif_tmp, self._png_tmp):
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def _temporary_name(path: str) -> str:
+    root, ext = os.path.splitext(path)
+    return f'{root}.partial{ext}'
+
+
+def segment_raster(model, scene: RasterScene, tif_path: str, png_path: str, palette: Sequence[Sequence[int]],
+                   crop_size, stride, **options) -> None:
+    """Segment an opened raster with tiled inference and write its class map and colour PNG.
+
+    Finished row bands are written by a background thread while the next ones are computed. ``options``
+    are those of :func:`~rs_ssl_plugin.apis.tiled_inference.iter_blended_logits`. Existing outputs are
+    replaced, once complete: check for them first where that must not happen.
+    """
+    dtype = 'uint8' if model.out_channels <= 256 else 'uint16'
+    writer = ClassMapWriter(tif_path, png_path, scene, palette, dtype)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as io:
+            pending = None
+            for top, classes in iter_class_rows(model, scene, crop_size, stride, **options):
+                if pending is not None:
+                    pending.result()  # at most one band waits, so memory stays bounded
+                pending = io.submit(writer.write, top, classes)
+            if pending is not None:
+                pending.result()
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise

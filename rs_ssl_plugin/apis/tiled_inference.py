@@ -1,0 +1,220 @@
+"""Sliding-window inference of an mmseg segmentor over scenes larger than one forward pass can take.
+
+The window grid is mmseg's ``EncoderDecoder.slide_inference`` grid, so with ``blend='uniform'`` the result
+equals stock slide inference (the mean of the overlapping window logits). What differs is how it runs:
+
+- windows go through ``model.encode_decode`` in batches, optionally under bf16/fp16 autocast and in
+  channels_last layout;
+- logits are accumulated in float32 on the model's device, in a row band: windows are visited row by row
+  and rows no later window touches are emitted (normalised) and dropped. The band holds at most
+  ``max over batches of (bottom of its last window - top of its first window)`` rows, i.e. about
+  ``crop + stride * ceil(batch_size / windows_per_row)`` rows of the scene width, whatever the scene height;
+- the input is read per batch (a strip just covering the batch's windows) by a background thread, so
+  reading the next strip overlaps the forward pass of the current one; on CUDA the strip is copied from
+  pinned memory asynchronously;
+- ``'cosine'`` and ``'ramp'`` blending weight each window's logits by a separable window that falls off
+  towards its borders, where a network sees the least context, so seams between windows disappear.
+"""
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Callable, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+Window = Tuple[int, int, int, int]  # y1, y2, x1, x2 (end exclusive)
+IntPair = Union[int, Sequence[int]]
+
+BLEND_MODES = ('uniform', 'cosine', 'ramp')
+AMP_DTYPES = {'none': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+
+
+class Scene(Protocol):
+    """What the inference reads from: a ``count``-band raster of ``height x width`` pixels."""
+    height: int
+    width: int
+    count: int
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` array."""
+
+
+def _pair(value: IntPair, name: str) -> Tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f'{name} must be a positive int or a (height, width) pair, got {value!r}')
+    return pair
+
+
+def slide_windows(height: int, width: int, crop_size: IntPair, stride: IntPair) -> List[Window]:
+    """The windows of mmseg's slide inference over a ``height x width`` image, row by row.
+
+    Windows start every ``stride`` pixels; there are ``max(size - crop + stride - 1, 0) // stride + 1`` per
+    axis and the last one is shifted back to end at the image border. Along an axis shorter than the crop
+    the window is the whole axis (nothing is padded).
+    """
+    (h_crop, w_crop), (h_stride, w_stride) = _pair(crop_size, 'crop_size'), _pair(stride, 'stride')
+    if h_stride > h_crop or w_stride > w_crop:
+        raise ValueError(f'stride {(h_stride, w_stride)} larger than crop_size {(h_crop, w_crop)} would leave '
+                         'pixels no window covers')
+    h_grids = max(height - h_crop + h_stride - 1, 0) // h_stride + 1
+    w_grids = max(width - w_crop + w_stride - 1, 0) // w_stride + 1
+    windows = []
+    for h_idx in range(h_grids):
+        y2 = min(h_idx * h_stride + h_crop, height)
+        for w_idx in range(w_grids):
+            x2 = min(w_idx * w_stride + w_crop, width)
+            windows.append((max(y2 - h_crop, 0), y2, max(x2 - w_crop, 0), x2))
+    return windows
+
+
+def _profile(length: int, mode: str) -> Tensor:
+    """1-D blending profile over ``length`` pixel centres, positive everywhere, largest in the middle."""
+    centres = torch.arange(length, dtype=torch.float64) + 0.5
+    if mode == 'uniform':
+        return torch.ones(length, dtype=torch.float64)
+    if mode == 'ramp':  # triangle: distance to the nearer border, 1/length at the border pixels
+        return torch.minimum(centres, length - centres) / (length / 2)
+    if mode == 'cosine':  # Hann window sampled at pixel centres, so no pixel gets weight 0
+        return 0.5 - 0.5 * torch.cos(2 * torch.pi * centres / length)
+    raise ValueError(f'blend must be one of {BLEND_MODES}, got {mode!r}')
+
+
+def blend_weights(height: int, width: int, mode: str) -> Tensor:
+    """Separable ``height x width`` float32 weights of one window (all ones for ``'uniform'``)."""
+    return torch.outer(_profile(height, mode), _profile(width, mode)).float()
+
+
+def _input_transform(model: nn.Module, bands: int) -> Tuple[Optional[Tensor], Optional[Tensor], bool]:
+    """``(mean, std, reverse_bands)`` turning file-order bands into what the model saw in mmseg.
+
+    mmseg loads 3-band images with OpenCV as BGR and its data preprocessor reverses them when
+    ``bgr_to_rgb``/``rgb_to_bgr`` is set, so the network sees RGB then and BGR otherwise. Scenes are read in
+    file band order (RGB for RGB files), so the bands are reversed exactly when the preprocessor would not.
+    Other band counts are passed in file order, as mmseg does.
+    """
+    preprocessor = model.data_preprocessor
+    reverse = bands == 3 and not getattr(preprocessor, 'channel_conversion', False)
+    if not getattr(preprocessor, '_enable_normalize', False):
+        return None, None, reverse
+    mean, std = preprocessor.mean, preprocessor.std
+    if mean.numel() != bands:
+        raise ValueError(f'the scene has {bands} band(s) but the model\'s data_preprocessor normalises '
+                         f'{mean.numel()} channel(s)')
+    return mean.float(), std.float(), reverse
+
+
+def _batches(windows: List[Window], batch_size: int) -> List[List[Window]]:
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be positive, got {batch_size}')
+    return [windows[i:i + batch_size] for i in range(0, len(windows), batch_size)]
+
+
+def _strip_bounds(batch: List[Window]) -> Window:
+    """Rows and columns of the smallest strip holding every window of a row-major ``batch``."""
+    return batch[0][0], batch[-1][1], min(w[2] for w in batch), max(w[3] for w in batch)
+
+
+@torch.inference_mode()
+def iter_blended_logits(model: nn.Module,
+                        scene: Scene,
+                        crop_size: IntPair,
+                        stride: IntPair,
+                        batch_size: int = 8,
+                        blend: str = 'uniform',
+                        amp: str = 'none',
+                        channels_last: bool = False,
+                        progress: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[int, Tensor]]:
+    """Yield ``(top, logits)`` for consecutive row bands of the scene, top to bottom.
+
+    ``logits`` is a float32 ``(out_channels, rows, scene.width)`` tensor on the model's device holding the
+    weighted mean of the logits of all windows covering those rows (before softmax, like the
+    ``slide_inference`` output of mmseg). ``progress`` is called with the number of windows of each finished
+    batch. The model must be an mmseg segmentor with ``encode_decode`` in eval mode.
+    """
+    if blend not in BLEND_MODES:
+        raise ValueError(f'blend must be one of {BLEND_MODES}, got {blend!r}')
+    if amp not in AMP_DTYPES:
+        raise ValueError(f'amp must be one of {tuple(AMP_DTYPES)}, got {amp!r}')
+    device = next(model.parameters()).device
+    mean, std, reverse = _input_transform(model, scene.count)
+    if mean is not None:
+        mean, std = mean.to(device), std.to(device)
+    windows = slide_windows(scene.height, scene.width, crop_size, stride)
+    win_h, win_w = windows[0][1] - windows[0][0], windows[0][3] - windows[0][2]
+    batches = _batches(windows, batch_size)
+    band_rows = max(batch[-1][1] - batch[0][0] for batch in batches)
+    logit_sum = torch.zeros(model.out_channels, band_rows, scene.width, device=device)
+    weight_sum = torch.zeros(band_rows, scene.width, device=device)
+    weights = blend_weights(win_h, win_w, blend).to(device)
+    img_metas = [dict(img_shape=(win_h, win_w), pad_shape=(win_h, win_w), ori_shape=(win_h, win_w))] * batch_size
+    autocast = (torch.autocast(device.type, dtype=AMP_DTYPES[amp]) if AMP_DTYPES[amp] is not None
+                else nullcontext())
+
+    def read_strip(batch: List[Window]) -> Tensor:
+        top, bottom, left, right = _strip_bounds(batch)
+        strip = np.ascontiguousarray(scene.read(top, bottom, left, right))
+        if strip.dtype != np.uint8:  # torch lacks arithmetic on uint16/uint32 tensors
+            strip = strip.astype(np.float32)
+        strip = torch.from_numpy(strip)
+        return strip.pin_memory() if device.type == 'cuda' else strip
+
+    band_top = 0  # scene row held in row 0 of the band
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        next_strip = reader.submit(read_strip, batches[0])
+        for index, batch in enumerate(batches):
+            strip = next_strip.result().to(device, non_blocking=True)
+            if index + 1 < len(batches):
+                next_strip = reader.submit(read_strip, batches[index + 1])
+            strip_top, _, strip_left, _ = _strip_bounds(batch)
+            crops = torch.stack([strip[:, y1 - strip_top:y2 - strip_top, x1 - strip_left:x2 - strip_left]
+                                 for y1, y2, x1, x2 in batch])
+            if reverse:
+                crops = crops.flip(1)
+            inputs = crops.float()
+            if mean is not None:
+                inputs = (inputs - mean) / std
+            if channels_last:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                logits = model.encode_decode(inputs, img_metas[:len(batch)])
+            logits = logits.float()
+            if blend != 'uniform':
+                logits = logits * weights
+            for (y1, y2, x1, x2), window_logits in zip(batch, logits):
+                logit_sum[:, y1 - band_top:y2 - band_top, x1:x2] += window_logits
+                weight_sum[y1 - band_top:y2 - band_top, x1:x2] += weights
+            if progress is not None:
+                progress(len(batch))
+
+            # Rows above the next window's top are final: no later window reaches them.
+            finished_to = batches[index + 1][0][0] if index + 1 < len(batches) else scene.height
+            done = finished_to - band_top
+            if done > 0:
+                yield band_top, logit_sum[:, :done] / weight_sum[:done]
+                kept = band_rows - done
+                logit_sum[:, :kept] = logit_sum[:, done:].clone()
+                logit_sum[:, kept:] = 0
+                weight_sum[:kept] = weight_sum[done:].clone()
+                weight_sum[kept:] = 0
+                band_top = finished_to
+
+
+def logits_to_classes(logits: Tensor, model: nn.Module) -> Tensor:
+    """Class ids from ``(C, ...)`` logits as mmseg predicts them: argmax, or for a single output channel
+    ``sigmoid(logit) > decode_head.threshold``."""
+    if logits.shape[0] == 1:
+        return (logits[0].sigmoid() > model.decode_head.threshold).to(torch.uint8)
+    return logits.argmax(0)
+
+
+def iter_class_rows(model: nn.Module, scene: Scene, crop_size: IntPair, stride: IntPair,
+                    **options) -> Iterator[Tuple[int, np.ndarray]]:
+    """Yield ``(top, classes)`` row bands of the predicted class map: ``classes`` is a host ``(rows, width)``
+    uint8 array (uint16 for more than 256 classes). The argmax runs on the model's device, so only class ids
+    cross to the host. ``options`` are those of :func:`iter_blended_logits`."""
+    dtype = torch.uint8 if model.out_channels <= 256 else torch.int32
+    for top, logits in iter_blended_logits(model, scene, crop_size, stride, **options):
+        classes = logits_to_classes(logits, model).to(dtype).cpu().numpy()
+        yield top, classes if dtype == torch.uint8 else classes.astype(np.uint16)

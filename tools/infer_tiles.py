@@ -1,0 +1,142 @@
+"""Segment large scenes (e.g. 6000 x 6000 Potsdam tiles) with a fine-tuned mmseg model, window by window.
+
+    python tools/infer_tiles.py configs/upernet_r50_false_potsdam.py work_dirs/upernet/iter_80000.pth \
+        data/potsdam_tiles/ --out-dir work_dirs/upernet/tiles --batch-size 16 --amp bf16
+
+For each input (GeoTIFF, PNG, JPEG, ...; a folder means every such file under it) this writes
+<out-dir>/<name>_classes.tif (class ids, the CRS and transform of the source, a colour table) and
+<out-dir>/<name>_color.png. Windows follow mmseg's slide inference (crop size and stride default to the
+config's test_cfg); --blend uniform reproduces its averaging, cosine/ramp blend overlaps smoothly.
+GeoTIFFs are read lazily and the output is written as rows finish, so memory follows the batch and the
+scene width, not the scene size. Existing outputs are never overwritten without --force.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+# Importable from a plain checkout; importing the plugin registers its modules.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.utils import ProgressBar  # noqa: E402
+from rs_ssl_plugin.apis import AMP_DTYPES, BLEND_MODES, RasterScene, segment_raster, slide_windows  # noqa: E402
+from rs_ssl_plugin.datasets.checks import list_images  # noqa: E402
+
+SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='model config')
+    parser.add_argument('checkpoint', help='fine-tuned checkpoint')
+    parser.add_argument('inputs', nargs='+', help='scene files and/or folders of scenes')
+    parser.add_argument('--out-dir', required=True, help='folder for the outputs (created if missing)')
+    parser.add_argument('--crop-size', type=int, nargs='+', help='window H [W] (default: test_cfg.crop_size)')
+    parser.add_argument('--stride', type=int, nargs='+', help='window stride H [W] (default: test_cfg.stride)')
+    parser.add_argument('--batch-size', type=int, default=8, help='windows per forward pass')
+    parser.add_argument('--blend', choices=BLEND_MODES, default='cosine',
+                        help='window weights; uniform = mmseg slide inference')
+    parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none', help='autocast dtype')
+    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--palette', help='mmseg dataset name whose palette colours the PNG '
+                                          '(default: the palette in the checkpoint\'s dataset_meta)')
+    parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    return parser.parse_args(argv)
+
+
+def collect_inputs(inputs):
+    """Scene files named by ``inputs`` (files, or folders searched recursively), in order."""
+    scenes = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = list_images(path, SCENE_EXTENSIONS)
+            if not found:
+                raise FileNotFoundError(f'folder {path} holds no scene ({", ".join(SCENE_EXTENSIONS)})')
+            scenes.extend(found)
+        elif osp.isfile(path):
+            scenes.append(path)
+        else:
+            raise FileNotFoundError(f'input {path} does not exist')
+    return scenes
+
+
+def output_paths(scenes, out_dir, force):
+    """``(scene, classes.tif, color.png)`` per scene; refuses existing outputs without ``force``."""
+    jobs, owners = [], {}
+    for scene in scenes:
+        stem = osp.splitext(osp.basename(scene))[0]
+        if stem in owners:
+            raise ValueError(f'{owners[stem]} and {scene} would both write {stem}_classes.tif: '
+                             'segment them into different --out-dir folders')
+        owners[stem] = scene
+        outputs = (osp.join(out_dir, f'{stem}_classes.tif'), osp.join(out_dir, f'{stem}_color.png'))
+        existing = [p for p in outputs if osp.exists(p)]
+        if existing and not force:
+            raise FileExistsError(f'{existing[0]} exists; pass --force to overwrite it')
+        jobs.append((scene, *outputs))
+    return jobs
+
+
+def window_settings(model, crop_size, stride):
+    """Crop size and stride from the arguments, else from the model's slide ``test_cfg``."""
+    test_cfg = model.test_cfg or {}
+    if crop_size is None or stride is None:
+        if test_cfg.get('mode') != 'slide':
+            raise ValueError('the config\'s test_cfg is not mode=\'slide\': give --crop-size and --stride')
+    return square(crop_size or test_cfg['crop_size'], 'crop size'), square(stride or test_cfg['stride'], 'stride')
+
+
+def square(values, name):
+    """``(h, w)`` from one or two ints."""
+    values = tuple(values)
+    if len(values) not in (1, 2):
+        raise ValueError(f'{name} takes one or two values (H [W]), got {values}')
+    return values * (2 // len(values))
+
+
+def class_palette(model, dataset_name):
+    """RGB colours per class: mmseg's palette of ``dataset_name``, else the checkpoint's dataset_meta."""
+    from mmseg.utils import get_palette
+    num_classes = max(model.out_channels, 2)  # one output channel = binary: classes 0 and 1
+    if dataset_name:
+        palette = get_palette(dataset_name)
+    else:
+        palette = (getattr(model, 'dataset_meta', None) or {}).get('palette')
+        if palette is None:
+            raise ValueError('the checkpoint holds no dataset_meta palette: pass --palette <dataset name>')
+    if len(palette) < num_classes:
+        raise ValueError(f'the palette has {len(palette)} colours for {num_classes} classes')
+    return palette
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        jobs = output_paths(collect_inputs(args.inputs), args.out_dir, args.force)
+        from mmseg.apis import init_model
+        model = init_model(args.config, args.checkpoint, device=args.device)
+        crop_size, stride = window_settings(model, args.crop_size, args.stride)
+        palette = class_palette(model, args.palette)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    on_cuda = model.data_preprocessor.device.type == 'cuda'
+    if on_cuda:  # cuDNN picks its fastest kernels for the fixed window shape; NHWC suits tensor cores
+        torch.backends.cudnn.benchmark = True
+        model = model.to(memory_format=torch.channels_last)
+    os.makedirs(args.out_dir, exist_ok=True)
+    for scene_path, tif_path, png_path in jobs:
+        print(f'{scene_path} -> {tif_path}, {png_path}')
+        try:
+            with RasterScene(scene_path) as scene:
+                bar = ProgressBar(len(slide_windows(scene.height, scene.width, crop_size, stride)))
+                segment_raster(model, scene, tif_path, png_path, palette, crop_size, stride,
+                               batch_size=args.batch_size, blend=args.blend, amp=args.amp,
+                               channels_last=on_cuda, progress=bar.update)
+        except (OSError, ValueError) as error:
+            sys.exit(f'\nerror: {error}')
+        print()
+
+
+if __name__ == '__main__':
+    main()
