@@ -5,5 +5,6 @@ Each converter module registers one function ``state_dict -> state_dict`` under 
 reads a file, unwraps it, converts it, checks it against a target module and writes it.
 """
 from .base import CONVERTERS, convert_checkpoint, register_converter, strip_prefixes, unwrap_checkpoint
+from . import dinov2  # noqa: F401
 
 __all__ = ['CONVERTERS', 'convert_checkpoint', 'register_converter', 'strip_prefixes', 'unwrap_checkpoint']

@@ -1,4 +1,5 @@
 from .seg_datasets import CheckedPotsdamDataset, CheckedSegDatasetMixin
+from .retrieval import AIDRetrieval, RetrievalImageFolder, UCMercedRetrieval  # noqa: F401
 from .transforms import *  # noqa: F401,F403
 from .unlabeled import UnlabeledImageFolder
 

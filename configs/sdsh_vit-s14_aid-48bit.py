@@ -1,0 +1,4 @@
+# SDSH on AID with 48-bit codes; everything else as in sdsh_vit-s14_aid-64bit.py.
+_base_ = ['./sdsh_vit-s14_aid-64bit.py']
+
+model = dict(backbone=dict(hash_bits=48))
