@@ -2,5 +2,6 @@ from .seg_datasets import CheckedPotsdamDataset, CheckedSegDatasetMixin
 from .retrieval import AIDRetrieval, RetrievalImageFolder, UCMercedRetrieval  # noqa: F401
 from .transforms import *  # noqa: F401,F403
 from .unlabeled import UnlabeledImageFolder
+from .unsupervised_seg import CocoStuff27Dataset, Potsdam3Dataset
 
-__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'UnlabeledImageFolder']
+__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'UnlabeledImageFolder', 'CocoStuff27Dataset', 'Potsdam3Dataset']

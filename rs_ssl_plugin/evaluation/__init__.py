@@ -1,2 +1,3 @@
 """Metrics registered into mmseg's and mmpretrain's METRICS registries."""
+from .hungarian_metric import HungarianIoUMetric, confusion_matrix, hungarian_match, matched_scores  # noqa: F401
 from .retrieval_metric import RetrievalMetric  # noqa: F401

@@ -1,4 +1,5 @@
+from .iddc_views import AnisotropicRandomResize, OverlappingCropPair
 from .loading import CheckedLoadAnnotations, CheckedLoadImageFromFile, remap_labels
 from .sdsh_multicrop import SDSHMultiCrop, sdsh_collate  # noqa: F401
 
-__all__ = ['CheckedLoadAnnotations', 'CheckedLoadImageFromFile', 'remap_labels']
+__all__ = ['AnisotropicRandomResize', 'OverlappingCropPair', 'CheckedLoadAnnotations', 'CheckedLoadImageFromFile', 'remap_labels']
