@@ -142,7 +142,7 @@ class ClassMapWriter:
         if classes.max(initial=0) >= len(self.palette):
             raise ValueError(f'class id {int(classes.max())} has no palette colour ({len(self.palette)} given)')
         self._tif.write(classes, 1, window=Window(0, top, classes.shape[1], classes.shape[0]))
-        self._png.write(self.palette[classes])
+        self._png.write(np.take(self.palette, classes, axis=0))
         self._next_row += classes.shape[0]
 
     def commit(self) -> None:
