@@ -76,7 +76,7 @@ def test_pretrain_convert_and_finetune(data_root, tmp_path):
     segmentor.init_weights()
     for key, value in teacher.items():  # the teacher branch was exported
         torch.testing.assert_close(segmentor.backbone.state_dict()[key], value)
-    logits = segmentor(torch.rand(1, 3, 64, 64), mode='tensor')
+    logits = segmentor.eval()(torch.rand(1, 3, 64, 64), mode='tensor')
     assert logits.shape == (1, 6, 16, 16)
 
 

@@ -135,7 +135,7 @@ class RandomFlipViews(BaseTransform):
         num_global = results['gc_bboxes'].shape[0]
         flags = np.random.rand(len(results['img'])) < self.prob
         for view in np.flatnonzero(flags):
-            results['img'][view] = mmcv.imflip(results['img'][view], 'horizontal')
+            results['img'][view] = np.ascontiguousarray(mmcv.imflip(results['img'][view], 'horizontal'))
             frames = [results['otc_bboxes'][view]]
             if view < num_global:
                 frames.append(results['gc_bboxes'][view])
