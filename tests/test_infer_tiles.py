@@ -11,6 +11,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmseg.utils import get_palette
 from PIL import Image
 from rasterio.transform import from_origin
 
@@ -217,10 +218,14 @@ def test_png_input_gives_the_same_classes_as_geotiff(tool, model_files, tmp_path
     scenes.mkdir()
     cv2.imwrite(str(scenes / 'a.png'), rgb.transpose(1, 2, 0)[..., ::-1])  # OpenCV writes BGR arrays
     write_geotiff(scenes / 'b.tif', rgb)
-    run_tool(tool, model_files, scenes, '--out-dir', tmp_path / 'out')  # a folder: both scenes
+    run_tool(tool, model_files, scenes, '--out-dir', tmp_path / 'out',  # a folder: both scenes
+             '--crop-size', 48, '--stride', 32, 24, '--palette', 'cityscapes')
     with rasterio.open(tmp_path / 'out' / 'a_classes.tif') as a, rasterio.open(tmp_path / 'out' / 'b_classes.tif') as b:
-        np.testing.assert_array_equal(a.read(1), b.read(1))
+        classes = a.read(1)
+        np.testing.assert_array_equal(classes, b.read(1))
         assert a.crs is None
+    colour = np.asarray(Image.open(tmp_path / 'out' / 'a_color.png'))
+    np.testing.assert_array_equal(colour, np.asarray(get_palette('cityscapes'), np.uint8)[classes])
 
 
 def test_tool_refuses_to_overwrite_without_force(tool, model_files, tmp_path):

@@ -20,6 +20,8 @@ import torch
 # Importable from a plain checkout; importing the plugin registers its modules.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.utils import ProgressBar  # noqa: E402
+from mmseg.apis import init_model  # noqa: E402
+from mmseg.utils import get_palette  # noqa: E402
 from rs_ssl_plugin.apis import AMP_DTYPES, BLEND_MODES, RasterScene, segment_raster, slide_windows  # noqa: E402
 from rs_ssl_plugin.datasets.checks import list_images  # noqa: E402
 
@@ -97,7 +99,6 @@ def square(values, name):
 
 def class_palette(model, dataset_name):
     """RGB colours per class: mmseg's palette of ``dataset_name``, else the checkpoint's dataset_meta."""
-    from mmseg.utils import get_palette
     num_classes = max(model.out_channels, 2)  # one output channel = binary: classes 0 and 1
     if dataset_name:
         palette = get_palette(dataset_name)
@@ -114,7 +115,6 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         jobs = output_paths(collect_inputs(args.inputs), args.out_dir, args.force)
-        from mmseg.apis import init_model
         model = init_model(args.config, args.checkpoint, device=args.device)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
