@@ -15,7 +15,7 @@ from mmseg.utils import get_palette
 from PIL import Image
 from rasterio.transform import from_origin
 
-from rs_ssl_plugin.apis import ArrayScene, blend_weights, iter_blended_logits, slide_windows
+from rs_ssl_plugin.apis import ArrayScene, blend_weights, iter_blended_logits, iter_class_rows, slide_windows
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -115,7 +115,6 @@ def test_uniform_blending_equals_mmseg_slide_inference(model, height, width, bat
 
 def test_class_map_equals_mmseg_predict(model):
     rgb = rgb_scene(150, 190, seed=1)
-    from rs_ssl_plugin.apis import iter_class_rows
     classes = np.concatenate([rows for _, rows in iter_class_rows(model, ArrayScene(rgb), CROP, STRIDE, batch_size=4)])
     assert classes.dtype == np.uint8
     np.testing.assert_array_equal(classes, stock_prediction(model, rgb))
