@@ -185,13 +185,14 @@ def build_sdcluster(backbone=TINY_SWIN, max_iters=10):
     return model
 
 
-def fake_batch(model, batch_size, size=224, seed=0):
-    """Two overlapping views of noise images with their boxes, packed like the pipeline does."""
+def fake_batch(model, batch_size, size=224, seed=0, num_local=0):
+    """Overlapping views of noise images with their boxes, packed like the pipeline does."""
     from mmpretrain.structures import DataSample
     rng = np.random.RandomState(seed)
     np.random.seed(seed)
-    crops, flips = OverlappingMultiCrop(global_size=size), RandomFlipViews()
-    views, samples = [[], []], []
+    crops = OverlappingMultiCrop(global_size=size, num_local=num_local, local_size=size // 2)
+    flips = RandomFlipViews()
+    views, samples = [[] for _ in range(2 + num_local)], []
     for _ in range(batch_size):
         results = flips(crops(dict(img=rng.rand(size + 32, size + 32, 3).astype(np.float32))))
         for v, img in enumerate(results['img']):
@@ -235,6 +236,16 @@ def test_training_step_and_teacher_ema():
     student_weight = 0.01 * (math.cos(math.pi * 1 / 10) + 1) / 2
     for old, new, s in zip(before, teacher.parameters(), student.parameters()):
         torch.testing.assert_close(new, old * (1 - student_weight) + s * student_weight)
+
+
+def test_local_crops_add_pairs():
+    torch.manual_seed(0)
+    model = build_sdcluster()
+    inputs, samples = fake_batch(model, 2, size=64, num_local=2)
+    assert [v.shape[-1] for v in inputs] == [64, 64, 32, 32]
+    losses = model.loss(inputs, samples)  # pairs (0,1), (0,2), (0,3), (1,2), (1,3)
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
 
 
 def test_teacher_drop_path_option():
