@@ -1,5 +1,6 @@
 """IDDC model: DINO converter against timm, frozen backbone, head, inference modes, Runner training."""
 import copy
+import os
 import os.path as osp
 
 import pytest
@@ -11,6 +12,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
 from mmpretrain.models import VisionTransformer
+from mmseg.apis import inference_model, init_model
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
@@ -222,3 +224,9 @@ def test_runner_trains_head_on_cpu(potsdam_root, tmp_path):
     metrics = runner.val_loop.run()
     assert set(metrics) == {'hungarian/Acc', 'hungarian/mIoU'}
     assert 0 <= metrics['hungarian/mIoU'] <= 100
+
+    # cluster maps of unlabelled images through mmseg's inference API (what tools/vis_cluster.py uses)
+    model = init_model(cfg, osp.join(str(tmp_path), 'epoch_2.pth'), device='cpu')
+    image = osp.join(potsdam_root, 'img_dir', 'val', sorted(os.listdir(osp.join(potsdam_root, 'img_dir', 'val')))[0])
+    clusters = inference_model(model, image).pred_sem_seg.data
+    assert clusters.shape == (1, 48, 48) and int(clusters.max()) < 3

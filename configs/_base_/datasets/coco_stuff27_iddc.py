@@ -15,9 +15,11 @@ train_pipeline = [
     dict(type='OverlappingCropPair', crop_size=crop_size),
     dict(type='PackSegInputs'),
 ]
+# mmseg's own LoadAnnotations here: mmseg.apis.inference_model (used by tools/vis_cluster.py) removes it
+# to predict on unlabelled images
 test_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
-    dict(type='CheckedLoadAnnotations', num_classes=num_classes),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

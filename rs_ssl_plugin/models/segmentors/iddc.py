@@ -50,6 +50,8 @@ class IDDC(BaseSegmentor):
             at least the crop, window probabilities averaged); ``flip``: average each pass's logits with
             those of the flipped input; ``output``: ``'clusters'`` or ``'probe'`` (the probe's class
             predictions, for mmseg's ordinary ``IoUMetric``).
+        train_cfg, pretrained: accepted for mmseg's ``init_model``, which passes both as ``None``; the
+            backbone weights come from ``backbone.init_cfg``.
     """
 
     def __init__(self,
@@ -60,8 +62,13 @@ class IDDC(BaseSegmentor):
                  ignore_index: int = 255,
                  data_preprocessor: OptConfigType = None,
                  test_cfg: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 pretrained: Optional[str] = None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if train_cfg or pretrained:
+            raise ValueError('IDDC takes no train_cfg or pretrained; load the backbone with backbone.init_cfg='
+                             "dict(type='Pretrained', checkpoint=..., prefix='backbone.')")
         self.backbone = MODELS.build(backbone)
         self.backbone.requires_grad_(False)
         self.head = MODELS.build(head)
