@@ -22,6 +22,10 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
     parser.add_argument('--out', help='directory to save the predicted label maps (PNG, one per image)')
+    parser.add_argument('--out-dir', help='directory for the per-class report: per_class_metrics.csv, '
+                        'metrics.json (with the confusion matrix), confusion_matrix.png and colour predictions '
+                        '(pred_colour/*.png, dataset palette)')
+    parser.add_argument('--force', action='store_true', help='write into a non-empty --out-dir, replacing files')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory to save drawn predictions next to the ground truth')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
@@ -69,6 +73,22 @@ def enable_tta(cfg: Config) -> None:
     cfg.model = cfg.tta_model
 
 
+def enable_per_class_report(cfg: Config, out_dir: str, force: bool) -> None:
+    """Have ``PerClassSegMetric`` write its report to ``out_dir``: configured as the test evaluator, or
+    added beside another evaluator (its keys then read ``per_class/...``)."""
+    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
+        sys.exit(f'error: --out-dir {out_dir} is not empty; nothing was overwritten (use --force to write into it)')
+    report = dict(output_dir=out_dir, save_predictions=True, overwrite=force)
+    evaluator = cfg.test_evaluator
+    if isinstance(evaluator, dict) and evaluator.get('type') == 'PerClassSegMetric':
+        evaluator.update(report)
+        return
+    evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+    ignore_index = evaluators[0].get('ignore_index', 255) if evaluators else 255
+    cfg.test_evaluator = evaluators + [dict(type='PerClassSegMetric', prefix='per_class', ignore_index=ignore_index,
+                                            **report)]
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -85,6 +105,8 @@ def main():
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    if args.out_dir is not None:
+        enable_per_class_report(cfg, args.out_dir, args.force)
     Runner.from_cfg(cfg).test()
 
 

@@ -4,6 +4,7 @@ Every error names the offending file or folder and says what was expected.
 """
 import os
 import os.path as osp
+import warnings
 from typing import Iterable, List, Optional
 
 import mmcv
@@ -25,9 +26,47 @@ def require_files(paths: Iterable[str], what: str) -> None:
         raise FileNotFoundError(f'{len(missing)} {what} missing: {shown}')
 
 
+TIFF_EXTENSIONS = ('.tif', '.tiff')
+
+
+def is_tiff(path: str) -> bool:
+    return path.lower().endswith(TIFF_EXTENSIONS)
+
+
+def decode_raster(data: bytes, path: str) -> np.ndarray:
+    """Decode TIFF/GeoTIFF bytes with rasterio into ``H x W`` (one band) or ``H x W x C``.
+
+    Bands keep the file's order, except that a 3-band raster is returned as BGR like every other image
+    the loaders read (mmcv's convention, undone by the data preprocessor's ``bgr_to_rgb``). Multi-band
+    rasters (e.g. R, G, B, NIR) stay in file order: the preprocessor does not flip them either.
+    Raises ``OSError`` naming ``path`` when the bytes are not a readable raster.
+    """
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            with rasterio.MemoryFile(data) as memory, memory.open() as raster:
+                bands = raster.read()
+    except RasterioIOError as error:
+        raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not a raster ({error})') from None
+    if bands.shape[0] == 1:
+        return bands[0]
+    img = np.ascontiguousarray(bands.transpose(1, 2, 0))
+    return img[..., ::-1].copy() if img.shape[2] == 3 else img
+
+
 def decode_image(img_bytes: bytes, path: str, flag: str = 'unchanged', backend: str = 'cv2') -> np.ndarray:
-    """Decode image bytes; raise ``OSError`` naming ``path`` when they are not a readable image."""
-    img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend) if img_bytes else None
+    """Decode image bytes; raise ``OSError`` naming ``path`` when they are not a readable image.
+
+    TIFF files read as stored (``flag='unchanged'``) go through rasterio, which reads any band count and
+    bit depth (see :func:`decode_raster`); everything else through mmcv.
+    """
+    if not img_bytes:
+        raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
+    if flag == 'unchanged' and is_tiff(path):
+        return decode_raster(img_bytes, path)
+    img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend)
     if img is None:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
     return img

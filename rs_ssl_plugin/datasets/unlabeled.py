@@ -1,36 +1,99 @@
-from typing import List, Sequence
+import os.path as osp
+import warnings
+from typing import List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from .checks import list_images, require_dir
+from .checks import list_images, require_dir, require_files
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+CORRUPT_POLICIES = ('error', 'skip')
+
+
+def read_image_list(list_file: str, image_root: str) -> List[str]:
+    """Image paths from a list file: one path a line, relative to ``image_root`` unless absolute.
+
+    Blank lines and lines starting with ``#`` are skipped. A trailing integer column (``path label``, the
+    mmpretrain/ImageNet list format) is dropped, so classification lists can be reused unchanged.
+    """
+    paths = []
+    with open(list_file) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) == 2 and parts[1].lstrip('-').isdigit():
+                line = parts[0]
+            paths.append(line if osp.isabs(line) else osp.join(image_root, line))
+    return paths
 
 
 @DATASETS.register_module()
 class UnlabeledImageFolder(BaseDataset):
-    """All images under ``data_root/data_prefix`` (recursively), without labels, for pre-training.
+    """Images without labels for pre-training: every image under ``data_root/data_prefix`` (recursively,
+    so nested layouts such as Million-AID's ``train/<level1>/<level2>/<level3>/*.jpg`` work as they are),
+    or the images named in a list file.
+
+    JPEG, PNG, BMP and TIFF are read by the loading transform; TIFF/GeoTIFF of any band count go through
+    rasterio (use ``CheckedLoadImageFromFile(expected_channels=N)`` for N-band data).
 
     Args:
         data_root: dataset root folder.
-        data_prefix: sub-folder of ``data_root`` to scan (``''`` scans the root itself).
-        extensions: file name endings to include (case-insensitive).
+        data_prefix: sub-folder of ``data_root`` holding the images (``''``: the root itself).
+        ann_file: optional list file (relative to ``data_root`` unless absolute), one image path a line,
+            relative to the image folder; see :func:`read_image_list`. Every listed file must exist.
+        extensions: file name endings to include when scanning (case-insensitive).
+        on_corrupt: what a sample that cannot be decoded does: ``'error'`` raises (naming the file);
+            ``'skip'`` warns (once per file) with the running count of corrupt files and draws another
+            sample (mmengine's refetch, up to ``max_refetch`` times in a row). ``num_skipped`` and
+            ``skipped_paths`` hold the count and paths (per dataloader worker process).
         pipeline: the per-sample transforms.
     """
 
-    def __init__(self, data_root: str, data_prefix: str = '', extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    def __init__(self, data_root: str, data_prefix: str = '', ann_file: str = '',
+                 extensions: Sequence[str] = IMAGE_EXTENSIONS, on_corrupt: str = 'error',
                  pipeline: Sequence = (), **kwargs):
+        if on_corrupt not in CORRUPT_POLICIES:
+            raise ValueError(f'UnlabeledImageFolder: on_corrupt must be one of {CORRUPT_POLICIES}, '
+                             f'got {on_corrupt!r}')
         self.extensions = tuple(extensions)
-        super().__init__(data_root=data_root, data_prefix=dict(img_path=data_prefix), pipeline=pipeline,
-                         **kwargs)
+        self.on_corrupt = on_corrupt
+        self.skipped_paths: List[str] = []
+        super().__init__(data_root=data_root, data_prefix=dict(img_path=data_prefix), ann_file=ann_file,
+                         pipeline=pipeline, **kwargs)
+
+    @property
+    def num_skipped(self) -> int:
+        return len(self.skipped_paths)
 
     def load_data_list(self) -> List[dict]:
         require_dir(self.data_root, 'UnlabeledImageFolder: data_root')
         folder = self.data_prefix['img_path']
-        require_dir(folder, 'UnlabeledImageFolder: image folder')
-        paths = list_images(folder, self.extensions)
-        if not paths:
-            raise ValueError(f'UnlabeledImageFolder: no images ({", ".join(self.extensions)}) found under '
-                             f'{folder}')
+        if self.ann_file:
+            if not osp.isfile(self.ann_file):
+                raise FileNotFoundError(f'UnlabeledImageFolder: list file {self.ann_file} does not exist')
+            paths = read_image_list(self.ann_file, folder)
+            require_files(paths, f'UnlabeledImageFolder: images listed in {self.ann_file}')
+            if not paths:
+                raise ValueError(f'UnlabeledImageFolder: no images listed in {self.ann_file}')
+        else:
+            require_dir(folder, 'UnlabeledImageFolder: image folder')
+            paths = list_images(folder, self.extensions)
+            if not paths:
+                raise ValueError(f'UnlabeledImageFolder: no images ({", ".join(self.extensions)}) found under '
+                                 f'{folder}')
         return [dict(img_path=p) for p in paths]
+
+    def prepare_data(self, idx) -> Optional[dict]:
+        try:
+            return super().prepare_data(idx)
+        except OSError as error:  # the loaders raise OSError, naming the file, for unreadable images
+            if self.on_corrupt == 'error':
+                raise
+            path = self.get_data_info(idx)['img_path']
+            if path not in self.skipped_paths:  # warn once per file; the count is of distinct files
+                self.skipped_paths.append(path)
+                warnings.warn(f'UnlabeledImageFolder: skipped a corrupt image ({self.num_skipped} so far): {error}')
+            return None  # BaseDataset.__getitem__ then draws another index

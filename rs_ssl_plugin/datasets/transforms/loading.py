@@ -78,12 +78,45 @@ class CheckedLoadAnnotations(LoadAnnotations):
         label = read_image_file(path, 'label file', self.backend_args, self.imdecode_backend)
         if label.ndim == 3 and label.shape[2] == 1:
             label = label[..., 0]
-        if self.reduce_zero_label is None:
-            self.reduce_zero_label = results['reduce_zero_label']
-        label = remap_labels(label.astype(np.uint8), self.reduce_zero_label, results.get('label_map'))
+        label = self.to_class_indices(label, path, results)
         check_label_map(label, path, results['ori_shape'], self.num_classes, self.ignore_index)
         results['gt_seg_map'] = label
         results['seg_fields'].append('gt_seg_map')
 
+    def to_class_indices(self, label: np.ndarray, path: str, results: dict) -> np.ndarray:
+        """The stored label map as class indices (mmseg's ``reduce_zero_label`` and ``label_map``)."""
+        if self.reduce_zero_label is None:
+            self.reduce_zero_label = results['reduce_zero_label']
+        return remap_labels(label.astype(np.uint8), self.reduce_zero_label, results.get('label_map'))
+
     def __repr__(self) -> str:
         return f'{super().__repr__()[:-1]}, num_classes={self.num_classes})'
+
+
+BINARY_MASK_VALUES = (0, 1, 255)
+
+
+@SEG_TRANSFORMS.register_module()
+class CheckedLoadBinaryMask(CheckedLoadAnnotations):
+    """Binary masks (building extraction) stored as 0/255 or 0/1, PNG or (Geo)TIFF, loaded as class indices
+    0 = background, 1 = foreground.
+
+    A mask saved as a 3-channel image with equal channels is accepted; any value other than 0, 1 and 255
+    (e.g. JPEG artefacts or an anti-aliased mask) is an error naming the file. There is no ignore label.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(num_classes=2, reduce_zero_label=False, **kwargs)
+
+    def to_class_indices(self, label: np.ndarray, path: str, results: dict) -> np.ndarray:
+        if label.ndim == 3 and (label == label[..., :1]).all():
+            label = label[..., 0]
+        if label.ndim != 2:
+            raise ValueError(f'binary mask {path} has shape {label.shape}; expected a single-channel mask '
+                             '(or equal channels)')
+        values = np.unique(label)
+        unexpected = values[~np.isin(values, BINARY_MASK_VALUES)]
+        if unexpected.size:
+            raise ValueError(f'binary mask {path} holds values {unexpected.tolist()[:10]}; expected only 0 '
+                             '(background) and 1 or 255 (foreground)')
+        return (label > 0).astype(np.uint8)

@@ -1,3 +1,4 @@
 from .gather import all_gather_with_grad
+from .multiband_preprocessor import MultiBandSelfSupDataPreprocessor
 
-__all__ = ['all_gather_with_grad']
+__all__ = ['MultiBandSelfSupDataPreprocessor', 'all_gather_with_grad']

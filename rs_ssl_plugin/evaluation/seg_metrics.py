@@ -1,0 +1,169 @@
+"""Per-class segmentation metrics from one confusion matrix, with a table, CSV/JSON, a confusion-matrix image
+and colour predictions."""
+import json
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmseg.registry import METRICS
+
+PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall')
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> np.ndarray:
+    """``C[i, j]`` = number of pixels of true class ``i`` predicted as ``j``; pixels whose target is
+    ``ignore_index`` (or outside ``0..num_classes-1``) are left out."""
+    valid = (target != ignore_index) & (target >= 0) & (target < num_classes)
+    codes = target[valid].long() * num_classes + pred[valid].long()
+    return torch.bincount(codes, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu().numpy()
+
+
+def metrics_from_confusion(matrix: np.ndarray) -> Dict[str, np.ndarray]:
+    """Per-class scores from a confusion matrix (rows = truth, columns = prediction), with
+    ``TP = C[c, c]``, ``FN = row sum - TP``, ``FP = column sum - TP``:
+
+    - IoU = TP / (TP + FP + FN), F1 = 2 TP / (2 TP + FP + FN)
+    - Precision = TP / (TP + FP), Recall = TP / (TP + FN)
+
+    plus ``OA`` = trace / total (overall accuracy). A score whose denominator is 0 is NaN (class absent
+    from both truth and prediction, or never predicted for precision) and left out of the means.
+    """
+    matrix = matrix.astype(np.float64)
+    tp = np.diag(matrix)
+    truth, predicted = matrix.sum(1), matrix.sum(0)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        scores = dict(IoU=tp / (truth + predicted - tp), F1=2 * tp / (truth + predicted),
+                      Precision=tp / predicted, Recall=tp / truth)
+        scores['OA'] = np.array(tp.sum() / matrix.sum())
+    return scores
+
+
+def format_table(classes: Sequence[str], scores: Dict[str, np.ndarray]) -> str:
+    """Plain-text table: one row per class and a mean row, scores in percent."""
+    width = max(len('mean'), *(len(c) for c in classes))
+    lines = [f'{"class":<{width}} ' + ' '.join(f'{name:>9}' for name in PER_CLASS)]
+    for i, name in enumerate(classes):
+        lines.append(f'{name:<{width}} ' + ' '.join(f'{100 * scores[k][i]:9.2f}' for k in PER_CLASS))
+    lines.append(f'{"mean":<{width}} ' + ' '.join(f'{100 * np.nanmean(scores[k]):9.2f}' for k in PER_CLASS))
+    lines.append(f'overall accuracy (aAcc): {100 * float(scores["OA"]):.2f}')
+    return '\n'.join(lines)
+
+
+def save_confusion_image(matrix: np.ndarray, classes: Sequence[str], path: str) -> None:
+    """Row-normalised confusion matrix (each row: where the pixels of that true class went), annotated
+    with percentages."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = matrix.sum(1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape, np.float64), where=rows > 0)
+    size = 1.6 + 0.7 * len(classes)
+    figure, axes = plt.subplots(figsize=(size + 1.5, size))
+    image = axes.imshow(normalised, cmap='Blues', vmin=0, vmax=1)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(classes))
+    axes.set_xticks(ticks, labels=classes, rotation=45, ha='right')
+    axes.set_yticks(ticks, labels=classes)
+    axes.set_xlabel('predicted')
+    axes.set_ylabel('ground truth')
+    for i in ticks:
+        for j in ticks:
+            axes.text(j, i, f'{100 * normalised[i, j]:.1f}', ha='center', va='center', fontsize=8,
+                      color='white' if normalised[i, j] > 0.5 else 'black')
+    axes.set_title('confusion matrix (% of each true class)')
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+@METRICS.register_module()
+class PerClassSegMetric(BaseMetric):
+    """Per-class IoU, F1, precision and recall, their means and the overall accuracy, all from one
+    confusion matrix accumulated over the dataset. ``aAcc``, ``mIoU``, ``mPrecision`` and ``mRecall`` equal
+    mmseg's ``IoUMetric``; so does ``mF1`` (its ``mFscore``) unless a class is predicted but absent from the
+    ground truth: its F1 is then 0, like its IoU, where mmseg's F-score is NaN and skipped.
+
+    Returns (percent) ``aAcc`` (overall accuracy), ``mIoU``, ``mF1``, ``mPrecision``, ``mRecall`` and, per
+    class, ``IoU.<class>``, ``F1.<class>``, ``Precision.<class>``, ``Recall.<class>`` (e.g. ``IoU.building``
+    for building extraction). Prints a per-class table.
+
+    Args:
+        ignore_index: label value left out of the evaluation.
+        output_dir: if given, writes there ``per_class_metrics.csv``, ``metrics.json`` (scores and the raw
+            confusion matrix) and ``confusion_matrix.png``. Files of another run are not overwritten
+            unless ``overwrite``; this metric's own files are refreshed at every evaluation.
+        save_predictions: also write each prediction as a colour PNG (the dataset palette) to
+            ``output_dir/pred_colour/<image name>.png``.
+        overwrite: allow replacing output files that existed before this metric wrote them.
+    """
+
+    default_prefix: Optional[str] = None
+
+    def __init__(self, ignore_index: int = 255, output_dir: Optional[str] = None, save_predictions: bool = False,
+                 overwrite: bool = False, collect_device: str = 'cpu', prefix: Optional[str] = None, **kwargs):
+        super().__init__(collect_device=collect_device, prefix=prefix, **kwargs)
+        if save_predictions and output_dir is None:
+            raise ValueError('PerClassSegMetric: save_predictions needs output_dir')
+        self.ignore_index = ignore_index
+        self.output_dir = output_dir
+        self.save_predictions = save_predictions
+        self.overwrite = overwrite
+        self._written = set()
+
+    def _claim(self, path: str) -> str:
+        """``path``, after checking it is new, ours from an earlier evaluation, or may be overwritten."""
+        if path not in self._written and osp.exists(path) and not self.overwrite:
+            raise FileExistsError(f'PerClassSegMetric: {path} already exists; not overwritten (choose another '
+                                  'output_dir or set overwrite=True)')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        self._written.add(path)
+        return path
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        num_classes = len(self.dataset_meta['classes'])
+        for sample in data_samples:
+            pred = sample['pred_sem_seg']['data'].squeeze(0)
+            target = sample['gt_sem_seg']['data'].squeeze(0).to(pred.device)
+            self.results.append(confusion_matrix(pred, target, num_classes, self.ignore_index))
+            if self.save_predictions:
+                self._save_colour_prediction(pred, sample['img_path'])
+
+    def _save_colour_prediction(self, pred: torch.Tensor, img_path: str) -> None:
+        palette = np.asarray(self.dataset_meta['palette'], np.uint8)[:, ::-1]  # RGB palette -> BGR for OpenCV
+        name = osp.splitext(osp.basename(img_path))[0]
+        path = self._claim(osp.join(self.output_dir, 'pred_colour', f'{name}.png'))
+        if not cv2.imwrite(path, palette[pred.cpu().numpy().astype(np.int64)]):
+            raise OSError(f'PerClassSegMetric: could not write {path}')
+
+    def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:
+        classes = list(self.dataset_meta['classes'])
+        matrix = np.sum(results, axis=0)
+        scores = metrics_from_confusion(matrix)
+        print_log('per-class results:\n' + format_table(classes, scores), logger='current')
+        metrics = OrderedDict(aAcc=round(100 * float(scores['OA']), 2))
+        for name in PER_CLASS:
+            metrics[f'm{name}'] = round(100 * float(np.nanmean(scores[name])), 2)
+        for name in PER_CLASS:
+            for i, cls in enumerate(classes):
+                metrics[f'{name}.{cls}'] = round(100 * float(scores[name][i]), 2)
+        if self.output_dir is not None:
+            self._save_reports(classes, matrix, scores, metrics)
+        return metrics
+
+    def _save_reports(self, classes, matrix, scores, metrics) -> None:
+        with open(self._claim(osp.join(self.output_dir, 'per_class_metrics.csv')), 'w') as f:
+            f.write('class,' + ','.join(PER_CLASS) + ',pixels\n')
+            for i, cls in enumerate(classes):
+                f.write(f'{cls},' + ','.join(f'{100 * scores[k][i]:.4f}' for k in PER_CLASS)
+                        + f',{int(matrix[i].sum())}\n')
+        with open(self._claim(osp.join(self.output_dir, 'metrics.json')), 'w') as f:
+            json.dump(dict(metrics=metrics, classes=classes, confusion_matrix=matrix.astype(int).tolist(),
+                           confusion_matrix_layout='rows = ground truth, columns = prediction, pixels'),
+                      f, indent=2, allow_nan=True)
+        save_confusion_image(matrix, classes, self._claim(osp.join(self.output_dir, 'confusion_matrix.png')))

@@ -1,0 +1,55 @@
+"""Write nested, seeded label-fraction subsets (default 1, 5, 10 and 100 %) of a training set, for few-shot
+transfer experiments.
+
+SOURCE is a list file (any line format: mmseg ann_file stems, "<image> <mask>" pairs from split_dataset.py)
+or an image folder, whose images are listed as mmseg ann_file stems (relative path without extension, e.g.
+img_dir/train of a converted Potsdam dataset). Writes OUT_DIR/<prefix>_<p>pct.txt; pass it as the training
+dataset's ann_file. Smaller fractions are subsets of larger ones and the same SOURCE and seed always give
+the same files.
+"""
+import argparse
+import os.path as osp
+import sys
+
+try:
+    import rs_ssl_plugin  # noqa: F401
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from rs_ssl_plugin.datasets.checks import list_images  # noqa: E402
+from rs_ssl_plugin.datasets.converters.splits import (label_fraction_subsets, percent_name, read_lines,  # noqa: E402
+                                                      write_list_files)
+from rs_ssl_plugin.datasets.unlabeled import IMAGE_EXTENSIONS  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('source', help='list file or image folder of the full training set')
+    parser.add_argument('out_dir', help='folder for the subset list files')
+    parser.add_argument('--percents', nargs='+', type=float, default=[1, 5, 10, 100], help='label fractions in %%')
+    parser.add_argument('--seed', type=int, default=0, help='sampling seed (default 0)')
+    parser.add_argument('--prefix', default='train', help='file name prefix (default train)')
+    parser.add_argument('--force', action='store_true', help='replace existing list files')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    try:
+        if osp.isdir(args.source):
+            samples = [osp.splitext(osp.relpath(p, args.source))[0] for p in list_images(args.source, IMAGE_EXTENSIONS)]
+        elif osp.isfile(args.source):
+            samples = read_lines(args.source)
+        else:
+            raise FileNotFoundError(f'{args.source} is neither a list file nor a folder')
+        subsets = label_fraction_subsets(samples, args.percents, args.seed)
+        paths = write_list_files({f'{args.prefix}_{percent_name(p)}': s for p, s in subsets.items()}, args.out_dir,
+                                 args.force)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    for (percent, subset), path in zip(subsets.items(), paths):
+        print(f'{percent:g}%: {len(subset)} of {len(samples)} samples -> {path}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,52 @@
+"""Split an image/mask dataset (e.g. the Shaanxi buildings) into seeded train/val/test list files.
+
+Images under DATA_ROOT/IMG_DIR are paired with masks under DATA_ROOT/MASK_DIR by relative path without
+extension (images .tif/.tiff/.png/.jpg, masks .png/.tif/.tiff). Each line of OUT_DIR/<split>.txt is
+"<image> <mask>" relative to DATA_ROOT, which ShaanxiBuildingsDataset reads as its ann_file. Nothing is
+copied. The same files, ratios and seed always give the same split.
+"""
+import argparse
+import os.path as osp
+import sys
+
+try:
+    import rs_ssl_plugin  # noqa: F401
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from rs_ssl_plugin.datasets.converters.splits import split_samples, write_list_files  # noqa: E402
+from rs_ssl_plugin.datasets.shaanxi_buildings import pair_images_and_masks  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('data_root', help='dataset root')
+    parser.add_argument('--img-dir', default='images', help='image folder under DATA_ROOT (default images)')
+    parser.add_argument('--mask-dir', default='masks', help='mask folder under DATA_ROOT (default masks)')
+    parser.add_argument('--ratios', nargs=3, type=float, default=[0.6, 0.2, 0.2], metavar=('TRAIN', 'VAL', 'TEST'),
+                        help='split proportions (default 0.6 0.2 0.2; a 0 leaves that split empty)')
+    parser.add_argument('--seed', type=int, default=0, help='shuffle seed (default 0)')
+    parser.add_argument('--out-dir', help='where the list files go (default DATA_ROOT/splits)')
+    parser.add_argument('--force', action='store_true', help='replace existing list files')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    out_dir = args.out_dir or osp.join(args.data_root, 'splits')
+    try:
+        pairs = pair_images_and_masks(osp.join(args.data_root, args.img_dir), osp.join(args.data_root, args.mask_dir))
+        lines = [f'{osp.relpath(img, args.data_root)} {osp.relpath(mask, args.data_root)}' for img, mask in pairs]
+        if any(len(line.split()) != 2 for line in lines):
+            raise ValueError('file names with spaces cannot be written to a list file')
+        splits = split_samples(lines, dict(zip(('train', 'val', 'test'), args.ratios)), args.seed)
+        paths = write_list_files({name: split for name, split in splits.items() if split}, out_dir, args.force)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    print(f'{len(pairs)} image/mask pairs: ' + ', '.join(f'{len(s)} {n}' for n, s in splits.items()))
+    for path in paths:
+        print(f'  {path}')
+
+
+if __name__ == '__main__':
+    main()
