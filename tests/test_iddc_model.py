@@ -172,6 +172,18 @@ def test_slide_inference_matches_whole_on_one_window_and_flip_is_symmetric():
     assert model.encode_decode(torch.randn(1, 3, 16, 24), [{}]).shape == (1, 3, 32, 48)
 
 
+def test_whole_inference_aligns_padded_patch_grid():
+    """36 px with 8 px patches: the backbone pads to 40, so the map is the padded image's map cut to 36."""
+    init_default_scope('mmseg')
+    model = MODELS.build(tiny_model_cfg(flip=False)).eval()
+    image = torch.randn(1, 3, 36, 36)
+    with torch.no_grad():
+        probs = model.encode_decode(image, [{}])
+        padded = model.encode_decode(torch.nn.functional.pad(image, (0, 4, 0, 4)), [{}])
+    assert probs.shape == (1, 3, 36, 36)
+    assert torch.allclose(probs, padded[..., :36, :36], atol=1e-6)
+
+
 def test_predict_returns_cluster_ids_at_original_size():
     init_default_scope('mmseg')
     model = MODELS.build(tiny_model_cfg(num_clusters=5)).eval()

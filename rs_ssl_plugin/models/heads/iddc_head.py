@@ -1,4 +1,4 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -21,7 +21,8 @@ class IDDCHead(BaseModule):
         channels: width of the two convolutions; ``in_channels`` when ``None``.
     """
 
-    def __init__(self, in_channels: int = 384, num_clusters: int = 27, channels: int = None, init_cfg=None):
+    def __init__(self, in_channels: int = 384, num_clusters: int = 27, channels: Optional[int] = None,
+                 init_cfg=None):
         super().__init__(init_cfg)
         channels = channels or in_channels
         self.num_clusters = num_clusters

@@ -113,10 +113,16 @@ class IDDC(BaseSegmentor):
         return logits
 
     def _probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Softmax of the (flip-averaged) logits upsampled bilinearly to the input size."""
-        logits = F.interpolate(self._tta_logits(inputs), size=inputs.shape[-2:], mode='bilinear',
-                               align_corners=False)
-        return logits.softmax(dim=1)
+        """Softmax of the (flip-averaged) logits upsampled bilinearly to the input size.
+
+        A ViT input that is not a multiple of the patch size is zero-padded at the bottom and right by
+        mmcv's ``PatchEmbed``; the logits are upsampled to the padded extent and cut to the input.
+        """
+        logits = self._tta_logits(inputs)
+        stride = self.backbone.patch_embed.projection.stride
+        padded = (logits.size(-2) * stride[0], logits.size(-1) * stride[1])
+        logits = F.interpolate(logits, size=padded, mode='bilinear', align_corners=False)
+        return logits[..., :inputs.size(-2), :inputs.size(-1)].softmax(dim=1)
 
     def slide_inference(self, inputs: torch.Tensor) -> torch.Tensor:
         """Window probabilities averaged over overlapping windows, at the (possibly enlarged) input size."""
@@ -128,17 +134,16 @@ class IDDC(BaseSegmentor):
             size = (max(round(height * enlarge), crop_h), max(round(width * enlarge), crop_w))
             inputs = F.interpolate(inputs, size=size, mode='bilinear', align_corners=False)
             height, width = size
-        probs = inputs.new_zeros((inputs.size(0), self._num_outputs(), height, width))
+        boxes = [(y, x) for y in window_starts(height, crop_h, stride_h)
+                 for x in window_starts(width, crop_w, stride_w)]
+        # all windows of the batch in one pass: (windows * B, 3, crop_h, crop_w)
+        window_probs = self._probabilities(torch.cat([inputs[..., y:y + crop_h, x:x + crop_w] for y, x in boxes]))
+        probs = inputs.new_zeros((inputs.size(0), window_probs.size(1), height, width))
         counts = inputs.new_zeros((1, 1, height, width))
-        for y in window_starts(height, crop_h, stride_h):
-            for x in window_starts(width, crop_w, stride_w):
-                probs[..., y:y + crop_h, x:x + crop_w] += self._probabilities(
-                    inputs[..., y:y + crop_h, x:x + crop_w])
-                counts[..., y:y + crop_h, x:x + crop_w] += 1
+        for (y, x), window in zip(boxes, window_probs.split(inputs.size(0))):
+            probs[..., y:y + crop_h, x:x + crop_w] += window
+            counts[..., y:y + crop_h, x:x + crop_w] += 1
         return probs / counts
-
-    def _num_outputs(self) -> int:
-        return self.probe.out_channels if self.test_cfg['output'] == 'probe' else self.head.num_clusters
 
     def encode_decode(self, inputs: torch.Tensor, batch_img_metas: List[dict]) -> torch.Tensor:
         """Class probabilities of the inputs per ``test_cfg`` (whole or sliding window)."""
