@@ -185,17 +185,35 @@ def test_runner_trains_and_evaluates_on_cpu(tmp_path):
     assert osp.isfile(tmp_path / 'work' / 'iter_4.pth')
 
 
-def test_retrieve_tool_search(tmp_path):
+def load_retrieve_tool():
     import importlib.util
+    spec = importlib.util.spec_from_file_location('retrieve', osp.join(REPO, 'tools', 'retrieve.py'))
+    retrieve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(retrieve)
+    return retrieve
+
+
+def test_retrieve_tool_eval_saves_pr_curve(tmp_path):
+    root = write_class_folders(tmp_path / 'data', num_classes=2, per_class=4)
+    cfg = tiny_runner_cfg(root, tmp_path / 'work')
+    cfg.update(test_dataloader=cfg['val_dataloader'], test_evaluator=cfg['val_evaluator'],
+               test_cfg=dict(type='TestLoop'))
+    Config(cfg).dump(str(tmp_path / 'cfg.py'))
+    torch.save(dict(state_dict=build_tiny_sdsh().state_dict()), tmp_path / 'ckpt.pth')
+    metrics = load_retrieve_tool().main(['eval', str(tmp_path / 'cfg.py'), str(tmp_path / 'ckpt.pth'),
+                                         '--work-dir', str(tmp_path / 'eval'), '--pr-curve',
+                                         str(tmp_path / 'pr.png')])
+    assert 0 <= metrics['retrieval/mAP'] <= 1 and (tmp_path / 'pr.png').is_file()
+
+
+def test_retrieve_tool_search(tmp_path):
     root = write_class_folders(tmp_path / 'data', num_classes=2, per_class=3)
     model = build_tiny_sdsh()
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'ckpt.pth')
     cfg = Config(dict(model=tiny_model_cfg(), default_scope='mmpretrain', test_dataloader=dict(dataset=dict(
         pipeline=tiny_runner_cfg(root, tmp_path)['val_dataloader']['dataset']['pipeline']))))
     cfg.dump(str(tmp_path / 'cfg.py'))
-    spec = importlib.util.spec_from_file_location('retrieve', osp.join(REPO, 'tools', 'retrieve.py'))
-    retrieve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(retrieve)
+    retrieve = load_retrieve_tool()
     query = osp.join(root, 'class_1', 'img_00.png')
     out = tmp_path / 'nearest.png'
     results = retrieve.main(['search', str(tmp_path / 'cfg.py'), str(tmp_path / 'ckpt.pth'), '--folder', root,

@@ -89,6 +89,9 @@ class SDSHScheduleHook(Hook):
             group['lr'] = (last_layer_lr if group['is_last_layer'] else lr) * group['lr_mult']
             group['weight_decay'] = wd * group['wd_mult']
         self._model(runner).teacher_temp = schedule_value(self.temp_schedule, it, self.teacher_temp[1])
+        # the logged `lr` is the first group's (scaled by its multiplier); this is the schedule's value
+        runner.message_hub.update_scalar('train/base_lr', lr)
+        runner.message_hub.update_scalar('train/weight_decay', wd)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         momentum = schedule_value(self.momentum_schedule, runner.iter, self.momentum[1])
