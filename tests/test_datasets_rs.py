@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS as PRETRAIN_DATASETS
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
-from mmseg.registry import DATASETS, MODELS, TRANSFORMS
+from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 
 import rs_ssl_plugin  # noqa: F401
 from rs_ssl_plugin.datasets.converters.splits import label_fraction_subsets, split_counts, split_samples
@@ -296,6 +296,7 @@ def test_configs_build_tiny(path):
         data = dict(inputs=[torch.randint(0, 255, (bands, 64, 64), dtype=torch.uint8)], data_samples=None)
         batch = model.data_preprocessor(data, training=False)
         assert model(batch['inputs'], mode='tensor').shape[:2] == (1, model.decode_head.num_classes)
+        assert type(METRICS.build(cfg.test_evaluator)).__name__ == 'PerClassSegMetric'
     else:
         model_cfg.backbone.norm_cfg = dict(type='BN')
         model_cfg.neck.update(in_channels=512, hid_channels=32, out_channels=16)

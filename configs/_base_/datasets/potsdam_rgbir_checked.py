@@ -39,5 +39,5 @@ tta_pipeline = [
 train_dataloader = dict(dataset=dict(data_root=data_root, img_suffix='.tif', pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, img_suffix='.tif', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='PerClassSegMetric')
+val_evaluator = dict(_delete_=True, type='PerClassSegMetric')
 test_evaluator = val_evaluator
