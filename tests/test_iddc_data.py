@@ -113,15 +113,16 @@ def test_coco_stuff_27_mapping_against_coco_super_categories():
 
 @pytest.fixture(scope='module')
 def coco_root(tmp_path_factory):
-    """Two images in the official IDDC layout with curated lists; labels hold fine values and 255."""
+    """Two images in the official IDDC layout with curated lists (one greyscale, as some COCO images are);
+    labels hold fine values and 255."""
     root = str(tmp_path_factory.mktemp('cocostuff'))
     rng = np.random.default_rng(0)
     for split, ids in (('train2017', ['000000000009', '000000000025']), ('val2017', ['000000000139'])):
         for folder in ('images', 'annotations', 'curated'):
             os.makedirs(osp.join(root, folder, split))
         for image_id in ids:
-            cv2.imwrite(osp.join(root, 'images', split, image_id + '.jpg'),
-                        rng.integers(0, 255, (240, 260, 3), dtype=np.uint8))
+            shape = (240, 260) if image_id.endswith('9') else (240, 260, 3)
+            cv2.imwrite(osp.join(root, 'images', split, image_id + '.jpg'), rng.integers(0, 255, shape, dtype=np.uint8))
             label = rng.choice(np.array(list(range(182)) + [255]), size=(240, 260)).astype(np.uint8)
             cv2.imwrite(osp.join(root, 'annotations', split, image_id + '.png'), label)
         with open(osp.join(root, 'curated', split, 'Coco164kFull_Stuff_Coarse_7.txt'), 'w') as f:
@@ -145,7 +146,7 @@ def test_coco_stuff_27_dataset_and_pipelines(coco_root):
     train_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     train_cfg.data_root = coco_root
     train_set = DATASETS.build(train_cfg)
-    item = train_set[0]
+    item = train_set[0]  # the greyscale one
     assert len(train_set) == 2 and item['inputs'].shape == (6, 224, 224)
     assert set(np.unique(item['data_samples'].gt_sem_seg.data.numpy())) <= set(range(27)) | {255}
     with pytest.raises(ValueError, match='fixed classes'):
@@ -193,8 +194,9 @@ def test_configs_build_with_official_settings(name):
     assert cfg.train_dataloader.batch_size == 64 and cfg.train_dataloader.drop_last
     assert cfg.val_evaluator == dict(type='HungarianIoUMetric', eval_size=(320, 320))
     views = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
-    assert views == ['CheckedLoadImageFromFile', 'CheckedLoadAnnotations', 'RandomFlip',
-                     'AnisotropicRandomResize', 'OverlappingCropPair', 'PackSegInputs']
+    loader = 'LoadImageFromFile' if 'cocostuff' in name else 'CheckedLoadImageFromFile'  # COCO: greyscale JPEGs
+    assert views == [loader, 'CheckedLoadAnnotations', 'RandomFlip', 'AnisotropicRandomResize',
+                     'OverlappingCropPair', 'PackSegInputs']
 
 
 def test_optimiser_and_per_epoch_poly_schedule():

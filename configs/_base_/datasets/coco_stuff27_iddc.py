@@ -7,8 +7,9 @@ dataset_type = 'CocoStuff27Dataset'
 data_root = 'data/cocostuff'
 num_classes = 27
 crop_size = 224
+# mmcv's loader: COCO holds some greyscale JPEGs, which it turns into 3 channels like the official code
 train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='CheckedLoadAnnotations', num_classes=num_classes),
     dict(type='RandomFlip', prob=0.5),
     dict(type='AnisotropicRandomResize', ratio_range=(0.8, 1.2), min_size=crop_size),
@@ -18,7 +19,7 @@ train_pipeline = [
 # mmseg's own LoadAnnotations here: mmseg.apis.inference_model (used by tools/vis_cluster.py) removes it
 # to predict on unlabelled images
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
