@@ -11,10 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS, MODELS
-from mmseg.structures import SegDataSample
 
 import rs_ssl_plugin  # noqa: F401
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
