@@ -80,6 +80,22 @@ def test_converted_vit_equals_timm_at_224_and_98(official, tmp_path):
         assert torch.allclose(backbone.forward_tokens(x), timm_98.forward_features(x), atol=1e-4)
 
 
+def test_official_state_dict_loads_directly(official, tmp_path):
+    """init_cfg=Pretrained on the raw official file (no converter run) gives the converted weights."""
+    state, path = official
+    direct = SDSHViT(arch='dinov2-small', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    direct.init_weights()
+    converted = convert_dinov2_vit(dict(state))
+    for key, value in converted.items():
+        assert torch.allclose(direct.state_dict()[key], value, atol=1e-6), key
+    with torch.no_grad():  # also under a parent module's prefix
+        parent = torch.nn.Module()
+        parent.backbone = SDSHViT(arch='dinov2-small')
+        result = parent.load_state_dict({f'backbone.{k}': v for k, v in state.items()}, strict=False)
+    assert not result.unexpected_keys
+    assert torch.equal(parent.backbone.layers[11].ffn.gamma2.weight, state['blocks.11.ls2.gamma'])
+
+
 def test_offset_interpolation_differs_from_size_interpolation():
     pos = torch.randn(1, 1 + 256, 8)
     by_offset = interpolate_pos_embed_dinov2(pos, (16, 16), (7, 7), 0.1)

@@ -250,3 +250,26 @@ def test_sdsh_configs(path):
     model = MODELS.build(model_cfg)
     assert model.dino_head.mlp[0].in_features == bits and model.backbone.pool_local.num_patches == 49
     assert model.backbone.pool_global.num_patches == 256 and model.backbone.layers[0].attn.qkv.in_features == 384
+
+
+def test_shipped_config_runs_with_a_tiny_vit(tmp_path):
+    """The UCMD config's pipelines, collate, hooks and optimiser run end to end (tiny ViT, 2 iterations)."""
+    from mmengine.runner import Runner
+    root = write_class_folders(tmp_path / 'data', num_classes=2, per_class=3)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdsh_vit-s14_ucmd-64bit.py'))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.update(data_root=root, expected_num_classes=None)
+        cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.dataset.pipeline[1].num_local = 2
+    cfg.model.backbone.update(arch=TINY_BACKBONE['arch'], init_cfg=None)
+    for head in ('dino_head', 'ibot_head'):
+        cfg.model[head].update(num_prototypes=32, hidden_channels=16)
+    cfg.custom_hooks[0].epoch_length = 1
+    cfg.train_cfg.update(max_iters=2, val_interval=2)
+    cfg.default_hooks.checkpoint.interval = 2
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.experiment_name = 'sdsh_shipped_config'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert 0 <= runner.message_hub.get_scalar('val/retrieval/mAP').current() <= 1
+    assert runner.message_hub.get_scalar('train/base_lr').current() > 0

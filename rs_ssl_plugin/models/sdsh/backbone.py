@@ -88,6 +88,19 @@ class SDSHViT(VisionTransformer):
         self.pool_local = AttentionWeightedPooling(dims, dims, num_local)
         self.hash_layer = HashLayer(2 * dims, hash_bits)
         self.ibot_projection = nn.Linear(dims, ibot_channels)
+        self._register_load_state_dict_pre_hook(self._convert_official_keys)
+
+    def _convert_official_keys(self, state_dict, prefix, *args, **kwargs):
+        """Accept an official DINOv2 state dict (``blocks.N.*``, ``norm.*``) directly: rename its keys with
+        the ``dinov2-vit`` converter (pos-embed resized by size to this model's grid, as SDSH does)."""
+        if f'{prefix}blocks.0.norm1.weight' not in state_dict:
+            return
+        from rs_ssl_plugin.converters.dinov2 import TOP_KEYS, convert_dinov2_vit
+        official = [k for k in state_dict
+                    if k.startswith(f'{prefix}blocks.') or k[len(prefix):] in TOP_KEYS and k.startswith(prefix)]
+        converted = convert_dinov2_vit({k[len(prefix):]: state_dict.pop(k) for k in official},
+                                       grid=self.patch_resolution[0])
+        state_dict.update({prefix + k: v for k, v in converted.items()})
 
     def init_weights(self):
         super().init_weights()
