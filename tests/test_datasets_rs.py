@@ -19,7 +19,8 @@ from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 
 import rs_ssl_plugin  # noqa: F401
 from rs_ssl_plugin.datasets.converters.splits import label_fraction_subsets, split_counts, split_samples
-from rs_ssl_plugin.utils.channel_adapt import adapt_input_channels, adapt_state_dict_input_channels
+from rs_ssl_plugin.utils.channel_adapt import (adapt_checkpoint_input_channels, adapt_input_channels,
+                                                adapt_state_dict_input_channels)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -270,6 +271,27 @@ def test_rgb_weights_initialise_a_four_band_resnet(tmp_path):
     rgb_state = rgb.state_dict()
     untouched = adapt_state_dict_input_channels(rgb_state, rgb_state)  # nothing to adapt
     assert all(untouched[k] is v for k, v in rgb_state.items())
+
+
+def test_adapted_checkpoint_loads_into_a_four_band_vit(tmp_path):
+    """ViTs re-initialise parts of themselves unless init_cfg is 'Pretrained': adapt the file, then load it."""
+    init_default_scope('mmpretrain')
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+    rgb = PRETRAIN_MODELS.build(dict(type='VisionTransformer', arch=arch, img_size=32, patch_size=8))
+    src, dst = tmp_path / 'vit.pth', tmp_path / 'vit_4band.pth'
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in rgb.state_dict().items()}), src)
+    key = adapt_checkpoint_input_channels(str(src), str(dst), 4, prefix='backbone.')
+    assert key == 'backbone.patch_embed.projection.weight'
+    with pytest.raises(FileExistsError, match='vit_4band.pth already exists'):
+        adapt_checkpoint_input_channels(str(src), str(dst), 4, prefix='backbone.')
+    four = PRETRAIN_MODELS.build(dict(type='VisionTransformer', arch=arch, img_size=32, patch_size=8, in_channels=4,
+                                      init_cfg=dict(type='Pretrained', checkpoint=str(dst), prefix='backbone.')))
+    four.init_weights()
+    torch.testing.assert_close(four.patch_embed.projection.weight,
+                               adapt_input_channels(rgb.patch_embed.projection.weight.detach(), 4))
+    for name, value in rgb.state_dict().items():
+        if name != 'patch_embed.projection.weight':
+            torch.testing.assert_close(four.state_dict()[name], value, msg=name)
 
 
 MY_CONFIGS = ['configs/upernet_r50_false_shaanxi-buildings.py', 'configs/upernet_r50_false_potsdam-rgbir.py',

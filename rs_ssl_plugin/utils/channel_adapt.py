@@ -12,7 +12,17 @@ to a grey image of that value: activations keep their scale and the pre-trained 
 normalisation layer still fit. For N < 3 every band gets the scaled mean filter (N = 1: the sum of the RGB
 filters, the usual grey-scale conversion). The extra bands start as "another view of the luminance" and
 learn their own filters in fine-tuning.
+
+Two ways to use it:
+
+- ``adapt_checkpoint_input_channels`` writes an adapted checkpoint, loaded with the usual
+  ``init_cfg=dict(type='Pretrained', ...)``. It works for every backbone.
+- ``init_cfg=dict(type='ChannelAdaptedPretrained', ...)`` adapts while loading, for backbones whose
+  sub-modules do not re-initialise themselves (the ResNet family). mmengine applies only ``type='Pretrained'``
+  after the sub-modules' own ``init_weights``, and ViT/Swin backbones re-draw their position embeddings and
+  FFN weights for any other type, so use the file route for them.
 """
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
@@ -21,6 +31,8 @@ from mmengine.logging import print_log
 from mmengine.model import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
+
+from .checkpoint_export import read_state_dict, save_state_dict
 
 
 def adapt_input_channels(weight: torch.Tensor, in_channels: int,
@@ -53,10 +65,39 @@ def adapt_state_dict_input_channels(state_dict: Dict[str, torch.Tensor], target:
     return adapted
 
 
+def first_layer_key(state_dict: Dict[str, torch.Tensor], prefix: str = '') -> str:
+    """The first kernel (in state-dict order) under ``prefix`` with 3 input channels: ``conv1.weight`` of a
+    ResNet, ``stem.0.weight`` of a deep-stem ResNet, ``patch_embed.projection.weight`` of a ViT or Swin."""
+    for key, value in state_dict.items():
+        if key.startswith(prefix) and value.dim() >= 3 and value.shape[1] == 3:
+            return key
+    raise ValueError(f'no kernel with 3 input channels under {prefix!r}')
+
+
+def adapt_checkpoint_input_channels(src: str, dst: str, in_channels: int, key: Optional[str] = None,
+                                    prefix: str = '', rgb_indices: Sequence[int] = (0, 1, 2),
+                                    force: bool = False) -> str:
+    """Write ``dst``: the tensors of checkpoint ``src`` with the first-layer kernel (``key``, default
+    :func:`first_layer_key` under ``prefix``) adapted to ``in_channels`` bands. ``dst`` is never
+    overwritten unless ``force``. Returns the adapted key."""
+    if osp.exists(dst) and not force:
+        raise FileExistsError(f'{dst} already exists; not overwritten (use force=True)')
+    state_dict = read_state_dict(src)
+    key = key or first_layer_key(state_dict, prefix)
+    if key not in state_dict:
+        raise KeyError(f'{src} has no tensor {key!r}')
+    state_dict[key] = adapt_input_channels(state_dict[key], in_channels, rgb_indices)
+    save_state_dict(state_dict, dst, meta=dict(source=osp.abspath(src), adapted_key=key,
+                                               in_channels=in_channels, rgb_indices=list(rgb_indices)))
+    return key
+
+
 @WEIGHT_INITIALIZERS.register_module(name='ChannelAdaptedPretrained')
 class ChannelAdaptedPretrainedInit:
     """``init_cfg`` that loads a checkpoint like ``Pretrained`` and adapts 3-band first-layer kernels to the
-    module's band count (see the module docstring), e.g. for an RGB pre-trained ResNet in a 4-band model::
+    module's band count (see the module docstring; ResNet family only, use
+    :func:`adapt_checkpoint_input_channels` for ViT/Swin), e.g. for an RGB pre-trained ResNet in a 4-band
+    model::
 
         backbone=dict(type='ResNet', depth=50, in_channels=4,
                       init_cfg=dict(type='ChannelAdaptedPretrained', checkpoint='rgb.pth', prefix='backbone.'))
