@@ -13,15 +13,17 @@ given) with the same crop and stride on the same synthetic scene:
 
 Agreement is measured with uniform blending (which must reproduce stock slide inference): the share of
 pixels with the same class and the largest difference of the averaged logits. Throughput is scene
-megapixels per second, the mean over --iters runs after one warm-up run.
+megapixels per second from the median of --iters rounds (after a warm-up round) in which the three run
+in turn, so that load drifting on a shared machine affects them alike.
 
     python bench/bench_infer_tiles.py --device cpu --size 1024 --crop 256 --stride 171 --depth 18 \
-        --channels 128 --batch-size 8
+        --channels 128 --batch-size 8 --threads 1
     python bench/bench_infer_tiles.py --device cuda --size 6000 --crop 512 --stride 341 --amp bf16 \
         --batch-size 16
 """
 import argparse
 import json
+import statistics
 import os.path as osp
 import sys
 import tempfile
@@ -64,17 +66,29 @@ def synthetic_scene(size):
     return np.ascontiguousarray(bgr[..., ::-1].transpose(2, 0, 1))
 
 
-def timed(fn, device, iters):
-    """Mean seconds per call of ``fn`` over ``iters`` calls, after one warm-up call; and its last result."""
-    result = fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(iters):
+def interleaved(runs, device, iters):
+    """Median seconds per call of each ``name: (setup, fn)`` and the last result of each ``fn``.
+
+    After one warm-up round the functions are called in turn ``iters`` times, so load drifting on a shared
+    machine affects them alike; ``setup`` (untimed) runs before each call.
+    """
+    def call(setup, fn):
+        setup()
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
         result = fn()
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / iters, result
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, result
+
+    results = {name: call(*run)[1] for name, run in runs.items()}
+    seconds = {name: [] for name in runs}
+    for _ in range(iters):
+        for name, run in runs.items():
+            elapsed, results[name] = call(*run)
+            seconds[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in seconds.items()}, results
 
 
 def main():
@@ -87,12 +101,15 @@ def main():
     parser.add_argument('--channels', type=int, default=512, help='UperNet head channels (stock: 512)')
     parser.add_argument('--batch-size', type=int, default=16, help='windows per forward (plugin)')
     parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none')
-    parser.add_argument('--iters', type=int, default=None, help='timed runs (default: 3 on CUDA, 1 on CPU)')
+    parser.add_argument('--iters', type=int, default=None, help='timed rounds (default: 5 on CUDA, 3 on CPU)')
+    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     on_cuda = device.type == 'cuda'
-    iters = args.iters or (3 if on_cuda else 1)
+    iters = args.iters or (5 if on_cuda else 3)
     torch.backends.cudnn.benchmark = True  # mmseg's default_runtime sets env_cfg.cudnn_benchmark=True
     model = build_model(args.depth, args.channels, args.crop, args.stride, device)
     rgb = synthetic_scene(args.size)
@@ -114,14 +131,13 @@ def main():
             result = model.predict(data['inputs'], data['data_samples'])
         return result[0].pred_sem_seg.data[0].cpu().numpy()
 
-    stock_s, stock_pred = timed(stock, device, iters)
-    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        data = stock_inputs()
-        stock_logits = model.slide_inference(data['inputs'], [s.metainfo for s in data['data_samples']])[0]
-    del data
+    def stock_layout():  # stock mmseg runs the model as built
+        model.to(memory_format=torch.contiguous_format)
 
-    if on_cuda:
-        model = model.to(memory_format=torch.channels_last)
+    def plugin_layout():
+        if on_cuda:
+            model.to(memory_format=torch.channels_last)
+
     options = dict(batch_size=args.batch_size, amp=args.amp, channels_last=on_cuda)
     scene = ArrayScene(rgb)
 
@@ -130,12 +146,6 @@ def main():
         for top, rows in iter_class_rows(model, scene, crop, stride, blend=blend, **options):
             classes[top:top + len(rows)] = rows
         return classes
-
-    plugin_s, plugin_pred = timed(plugin, device, iters)
-    cosine_pred = plugin('cosine')
-    max_logit_diff = max((stock_logits[:, top:top + rows.shape[1]] - rows).abs().max().item()
-                         for top, rows in iter_blended_logits(model, scene, crop, stride, **options))
-    del stock_logits
 
     with tempfile.TemporaryDirectory() as tmp:
         src = osp.join(tmp, 'scene.tif')
@@ -149,7 +159,21 @@ def main():
                 segment_raster(model, raster, osp.join(tmp, 'scene_classes.tif'), osp.join(tmp, 'scene_color.png'),
                                POTSDAM_PALETTE, crop, stride, blend='cosine', **options)
 
-        files_s, _ = timed(plugin_files, device, iters)
+        seconds, outputs = interleaved(dict(stock=(stock_layout, stock), plugin_memory=(plugin_layout, plugin),
+                                            plugin_files_cosine=(plugin_layout, plugin_files)), device, iters)
+    stock_s, plugin_s, files_s = seconds['stock'], seconds['plugin_memory'], seconds['plugin_files_cosine']
+    stock_pred, plugin_pred = outputs['stock'], outputs['plugin_memory']
+
+    stock_layout()
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        data = stock_inputs()
+        stock_logits = model.slide_inference(data['inputs'], [s.metainfo for s in data['data_samples']])[0]
+    del data
+    plugin_layout()
+    cosine_pred = plugin('cosine')
+    max_logit_diff = max((stock_logits[:, top:top + rows.shape[1]] - rows).abs().max().item()
+                         for top, rows in iter_blended_logits(model, scene, crop, stride, **options))
+    del stock_logits
 
     results = dict(
         device=torch.cuda.get_device_name() if on_cuda else 'cpu', torch=torch.__version__,
@@ -166,6 +190,8 @@ def main():
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)
+    if args.amp == 'none' and not max_logit_diff < 1e-3:
+        sys.exit('uniform blending disagrees with stock slide inference')
 
 
 if __name__ == '__main__':
