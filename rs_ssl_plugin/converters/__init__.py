@@ -5,7 +5,6 @@ Each converter module registers one function ``state_dict -> state_dict`` under 
 reads a file, unwraps it, converts it, checks it against a target module and writes it.
 """
 from .base import CONVERTERS, convert_checkpoint, register_converter, strip_prefixes, unwrap_checkpoint
-from . import dino  # noqa: F401
-from . import dinov2  # noqa: F401
+from . import dino, dinov2, sdcluster, vissl  # noqa: F401,E402
 
 __all__ = ['CONVERTERS', 'convert_checkpoint', 'register_converter', 'strip_prefixes', 'unwrap_checkpoint']
