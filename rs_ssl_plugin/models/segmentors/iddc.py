@@ -25,7 +25,7 @@ class IDDC(BaseSegmentor):
     """IDDC: imbalance-aware dense discriminative clustering on frozen DINO features.
 
     Implementation of `Imbalance-Aware Discriminative Clustering for Unsupervised Semantic Segmentation
-    <https://doi.org/10.1007/s11263-024-02083-x>`_ (Liu, Zhang and Tang, IJCV 2024).
+    <https://link.springer.com/article/10.1007/s11263-024-02083-x>`_ (Liu, Zhang and Tang, IJCV 2024).
 
     The backbone (a DINO ViT giving its final-norm patch tokens as a feature map) is frozen: no
     gradients, always in eval mode, run under ``no_grad``. Only the head (and the optional linear probe)
