@@ -137,7 +137,7 @@ def test_train_tool_refuses_existing_checkpoints(tmp_path):
 
 def load_tool(name):
     """Import ``tools/<name>.py`` (not a package) as a module."""
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    spec = importlib.util.spec_from_file_location(f'tool_{osp.basename(name)}', osp.join(REPO, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -218,3 +218,16 @@ def test_slurm_train_sh_takes_an_optional_work_dir(recording_commands):
 def test_slurm_test_sh_passes_checkpoint(recording_commands):
     lines = run_script(recording_commands, 'tools/slurm_test.sh', 'gpu', 'job', 'seg.py', 'iter_1.pth', '--tta')
     assert lines[-6:] == [f'{REPO}/tools/test.py', 'seg.py', 'iter_1.pth', '--launcher', 'slurm', '--tta']
+
+
+def test_adapt_input_channels_tool(tmp_path):
+    rgb = build_seg_resnet18()
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in rgb.state_dict().items()}), tmp_path / 'rgb.pth')
+    adapt = load_tool('model_converters/adapt_input_channels').main
+    adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4', '--prefix', 'backbone.'])
+    rgbir = build_seg_resnet18(in_channels=4)
+    state = read_state_dict(str(tmp_path / 'rgbir.pth'))
+    rgbir.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()}, strict=True)
+    torch.testing.assert_close(rgbir.conv1.weight[:, :3], rgb.conv1.weight * 0.75)
+    with pytest.raises(SystemExit, match='already exists'):
+        adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4'])
