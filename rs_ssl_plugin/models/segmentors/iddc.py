@@ -182,11 +182,12 @@ class IDDC(BaseSegmentor):
         return losses
 
     def probe_loss(self, inter: torch.Tensor, data_samples: SampleList) -> Dict[str, torch.Tensor]:
-        """Cross-entropy of the linear probe, its logits upsampled bilinearly to the label size."""
+        """Cross-entropy of the linear probe, its logits upsampled bilinearly (``align_corners=True``, as in
+        the official training loop) to the label size."""
         if not all('gt_sem_seg' in s for s in data_samples):
             raise ValueError('the linear probe needs labels (gt_sem_seg) for every training image')
         labels = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1).long()
-        logits = F.interpolate(self.probe(inter), size=labels.shape[-2:], mode='bilinear', align_corners=False)
+        logits = F.interpolate(self.probe(inter), size=labels.shape[-2:], mode='bilinear', align_corners=True)
         loss = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
         valid = labels != self.ignore_index
         accuracy = ((logits.argmax(1) == labels) & valid).sum() / valid.sum().clamp(min=1)
