@@ -83,15 +83,14 @@ def output_paths(scenes, out_dir, force):
 def window_settings(model, crop_size, stride):
     """Crop size and stride from the arguments, else from the model's slide ``test_cfg``."""
     test_cfg = model.test_cfg or {}
-    if crop_size is None or stride is None:
-        if test_cfg.get('mode') != 'slide':
-            raise ValueError('the config\'s test_cfg is not mode=\'slide\': give --crop-size and --stride')
-    return square(crop_size or test_cfg['crop_size'], 'crop size'), square(stride or test_cfg['stride'], 'stride')
+    if (crop_size is None or stride is None) and test_cfg.get('mode') != 'slide':
+        raise ValueError('the config\'s test_cfg is not mode=\'slide\': give --crop-size and --stride')
+    return as_pair(crop_size or test_cfg['crop_size'], 'crop size'), as_pair(stride or test_cfg['stride'], 'stride')
 
 
-def square(values, name):
-    """``(h, w)`` from one or two ints."""
-    values = tuple(values)
+def as_pair(values, name):
+    """``(h, w)`` from an int or one or two ints."""
+    values = (values, ) if isinstance(values, int) else tuple(values)
     if len(values) not in (1, 2):
         raise ValueError(f'{name} takes one or two values (H [W]), got {values}')
     return values * (2 // len(values))
