@@ -183,3 +183,17 @@ def test_vis_cluster_tool(tmp_path):
     with pytest.raises(SystemExit, match='already exists'):
         main(args)
     main(args + ['--force', '--per-image-colors'])
+
+
+def test_cluster_colours_do_not_depend_on_the_cluster_count():
+    from rs_ssl_plugin.visualization import colorize_clusters, prototype_palette
+    assert (prototype_palette(27) == prototype_palette(256)[:27]).all()
+    ids = np.array([[0, 3], [3, 5]])
+    fixed = colorize_clusters(ids, prototype_palette(8))
+    assert (fixed[0, 1] == fixed[1, 0]).all() and (fixed[0, 0] != fixed[1, 1]).any()
+    # official colouring: min-max over the ids present, so id 3 is red as a maximum and blue as a minimum
+    as_max = colorize_clusters(np.array([[0, 3]]), per_image=True)[0, 1]
+    as_min = colorize_clusters(np.array([[3, 5]]), per_image=True)[0, 0]
+    assert as_max[2] > 100 > as_max[0] and as_min[0] > 100 > as_min[2]  # BGR
+    with pytest.raises(ValueError, match='palette'):
+        colorize_clusters(ids, prototype_palette(4))

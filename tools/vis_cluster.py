@@ -6,7 +6,7 @@ segmentor whose predictions are cluster ids (e.g. IDDC).
     python tools/vis_cluster.py ClusterEval.pt images/ --out-dir vis_out
     python tools/vis_cluster.py work_dirs/sdcluster/epoch_100.pth scene.tif --config configs/sdcluster_swin-s_millionaid.py
     # an mmseg segmentor (IDDC)
-    python tools/vis_cluster.py iter_2000.pth images/ --seg-config configs/iddc_vit-s16_potsdam-3.py
+    python tools/vis_cluster.py iter_2000.pth images/ --seg-config configs/iddc_vit-s16_potsdam3.py
 
 For every input writes <name>_clusters.png (uint8 ids, or uint16 above 256 clusters), <name>_color.png and
 <name>_overlay.png. Colours are fixed per cluster across images; --per-image-colors rescales them per
@@ -119,13 +119,14 @@ def main(argv=None):
         if args.seg_config:
             from mmseg.apis import inference_model, init_model
             model = init_model(args.seg_config, args.checkpoint, device=args.device)
-            num_clusters = model.decode_head.num_classes if hasattr(model, 'decode_head') else 256
+            num_clusters = len(model.dataset_meta['classes'])
         else:
             model = load_clustereval(args.checkpoint, args.config, args.device)
             num_clusters = model.assign.prototype_embed.num_embeddings
     except (FileNotFoundError, ValueError, KeyError) as error:
         sys.exit(f'error: {error}')
-    palette = prototype_palette(num_clusters)
+    # at least 256 colours, so cluster k has the same colour whatever the number of clusters
+    palette = prototype_palette(max(num_clusters, 256))
     os.makedirs(args.out_dir, exist_ok=True)
     for path in paths:
         name = osp.splitext(osp.basename(path))[0]

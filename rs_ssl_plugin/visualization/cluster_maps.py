@@ -1,15 +1,18 @@
 """Colouring of cluster-id maps: one fixed colour per cluster across images, or the official per-image JET."""
+import colorsys
+
 import cv2
 import numpy as np
 
 
 def prototype_palette(num_clusters: int, seed: int = 0) -> np.ndarray:
-    """(num_clusters, 3) uint8 BGR colours, fixed for a given count and seed, so a cluster keeps its colour
-    in every image. Hues are spread by the golden ratio; saturation and value vary so neighbours differ."""
+    """(num_clusters, 3) uint8 BGR colours; cluster k gets the same colour for any ``num_clusters`` > k and a
+    given seed, so a cluster keeps its colour in every image. Hues are spread by the golden ratio; saturation and value vary so neighbours differ."""
     rng = np.random.default_rng(seed)
-    hue = (np.arange(num_clusters) * 0.618033988749895) % 1.0
-    hsv = np.stack([hue * 179, rng.uniform(150, 255, num_clusters), rng.uniform(150, 255, num_clusters)], 1)
-    return cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2BGR)[0]
+    hues = (np.arange(num_clusters) * 0.618033988749895) % 1.0
+    saturation_value = rng.uniform(0.6, 1.0, (num_clusters, 2))  # row k does not depend on num_clusters
+    rgb = [colorsys.hsv_to_rgb(h, s, v) for h, (s, v) in zip(hues, saturation_value)]
+    return np.round(np.array(rgb)[:, ::-1] * 255).astype(np.uint8)
 
 
 def colorize_clusters(cluster_ids: np.ndarray, palette: np.ndarray = None, per_image: bool = False) -> np.ndarray:
