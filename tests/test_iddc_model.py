@@ -3,6 +3,8 @@ import copy
 import os
 import os.path as osp
 
+import cv2
+
 import pytest
 import timm
 import torch
@@ -242,3 +244,12 @@ def test_runner_trains_head_on_cpu(potsdam_root, tmp_path):
     image = osp.join(potsdam_root, 'img_dir', 'val', sorted(os.listdir(osp.join(potsdam_root, 'img_dir', 'val')))[0])
     clusters = inference_model(model, image).pred_sem_seg.data
     assert clusters.shape == (1, 48, 48) and int(clusters.max()) < 3
+    # the same maps through the shared cluster visualiser
+    from test_tools import load_tool
+    config_path = str(tmp_path / 'iddc_tiny.py')
+    cfg.dump(config_path)
+    load_tool('vis_cluster').main([osp.join(str(tmp_path), 'epoch_2.pth'), image, '--seg-config', config_path,
+                                   '--out-dir', str(tmp_path / 'vis'), '--device', 'cpu'])
+    stem = osp.splitext(osp.basename(image))[0]
+    written = cv2.imread(str(tmp_path / 'vis' / f'{stem}_clusters.png'), cv2.IMREAD_UNCHANGED)
+    assert (written == clusters[0].numpy()).all()
