@@ -4,7 +4,6 @@ import os
 import os.path as osp
 
 import cv2
-
 import pytest
 import timm
 import torch
