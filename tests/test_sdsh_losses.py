@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from rs_ssl_plugin.models.sdsh import losses
 from test_sdsh_common import build_tiny_sdsh

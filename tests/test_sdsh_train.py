@@ -14,7 +14,7 @@ from rs_ssl_plugin.datasets.transforms.sdsh_multicrop import (BlockMaskGenerator
                                                              sdsh_collate)
 from rs_ssl_plugin.engine.sdsh_hooks import dinov2_cosine_schedule
 from rs_ssl_plugin.engine.sdsh_optim_wrapper import sdsh_param_groups
-from test_sdsh_common import TINY_BACKBONE, TINY_HEAD, build_tiny_sdsh, tiny_model_cfg, write_class_folders
+from test_sdsh_common import TINY_BACKBONE, build_tiny_sdsh, tiny_model_cfg, write_class_folders
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -124,7 +124,7 @@ def test_per_module_clipping():
     model = build_tiny_sdsh()
     wrapper = build_optim_wrapper(model, dict(type='SDSHOptimWrapper', constructor='SDSHOptimWrapperConstructor',
                                               optimizer=dict(type='AdamW', lr=0.1), clip_grad=dict(max_norm=1.0)))
-    for name, module in model.student_modules().items():
+    for module in model.student_modules().values():
         for p in module.parameters():
             p.grad = torch.full_like(p, 10.0)
     wrapper._clip_grad()

@@ -125,7 +125,7 @@ class SDSH(BaseSelfSupervisor):
         dino_probs = losses.centered_teacher_softmax(dino_logits, self.dino_center, self.teacher_temp)
         self._update_center(self.dino_center, dino_logits)
         ibot_probs = None
-        if masks is not None and masks.any():
+        if self.loss_weights['ibot'] and masks is not None and masks.any():
             ibot_logits = self.teacher.ibot_head(out['ibot'][masks])
             ibot_probs = losses.centered_teacher_softmax(ibot_logits, self.ibot_center, self.teacher_temp)
             self._update_center(self.ibot_center, ibot_logits)
@@ -155,7 +155,7 @@ class SDSH(BaseSelfSupervisor):
             loss_dino_global=w['dino'] * losses.dino_global_loss(
                 teacher_dino, global_logits, num_terms, self.student_temp),
             loss_hash_reg=w['hash_reg'] * losses.hash_quantization_loss(u_global))
-        if w['ibot'] and teacher_ibot is not None:
+        if teacher_ibot is not None:
             student_ibot = self.ibot_head(student_global['ibot'][masks])
             out['loss_ibot'] = w['ibot'] * losses.ibot_masked_loss(teacher_ibot, student_ibot, masks,
                                                                    self.student_temp)
