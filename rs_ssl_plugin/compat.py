@@ -22,7 +22,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from PIL import Image
 
 
-def load_trusted_local_checkpoint(filename: str, map_location=None):
+def load_from_local_trusted(filename: str, map_location=None):  # mmengine logs the name after "load_from_"
     """Load a local checkpoint file with full unpickling (mmengine's behaviour before torch 2.6)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -31,8 +31,8 @@ def load_trusted_local_checkpoint(filename: str, map_location=None):
 
 
 def install_checkpoint_loader() -> None:
-    """Register :func:`load_trusted_local_checkpoint` for local paths in mmengine's CheckpointLoader."""
-    CheckpointLoader.register_scheme(prefixes='', loader=load_trusted_local_checkpoint, force=True)
+    """Register :func:`load_from_local_trusted` for local paths in mmengine's CheckpointLoader."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_trusted, force=True)
 
 
 def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:
