@@ -23,7 +23,7 @@ from mmengine.utils import ProgressBar  # noqa: E402
 from mmseg.apis import init_model  # noqa: E402
 from mmseg.utils import get_palette  # noqa: E402
 from rs_ssl_plugin.apis import AMP_DTYPES, BLEND_MODES, RasterScene, segment_raster, slide_windows  # noqa: E402
-from rs_ssl_plugin.datasets.checks import list_images  # noqa: E402
+from rs_ssl_plugin.datasets.checks import collect_image_files  # noqa: E402
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
@@ -45,22 +45,6 @@ def parse_args(argv=None):
                                           '(default: the palette in the checkpoint\'s dataset_meta)')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     return parser.parse_args(argv)
-
-
-def collect_inputs(inputs):
-    """Scene files named by ``inputs`` (files, or folders searched recursively), in order."""
-    scenes = []
-    for path in inputs:
-        if osp.isdir(path):
-            found = list_images(path, SCENE_EXTENSIONS)
-            if not found:
-                raise FileNotFoundError(f'folder {path} holds no scene ({", ".join(SCENE_EXTENSIONS)})')
-            scenes.extend(found)
-        elif osp.isfile(path):
-            scenes.append(path)
-        else:
-            raise FileNotFoundError(f'input {path} does not exist')
-    return scenes
 
 
 def output_paths(scenes, out_dir, force):
@@ -113,7 +97,7 @@ def class_palette(model, dataset_name):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        jobs = output_paths(collect_inputs(args.inputs), args.out_dir, args.force)
+        jobs = output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
         model = init_model(args.config, args.checkpoint, device=args.device)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)

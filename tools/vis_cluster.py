@@ -27,7 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 
 import rs_ssl_plugin  # noqa: E402,F401
 from rs_ssl_plugin.converters import CONVERTERS, unwrap_checkpoint  # noqa: E402
-from rs_ssl_plugin.datasets.checks import list_images, read_image_file  # noqa: E402
+from rs_ssl_plugin.datasets.checks import collect_image_files, read_image_file  # noqa: E402
 from rs_ssl_plugin.visualization import colorize_clusters, overlay, prototype_palette  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -49,21 +49,6 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     return parser.parse_args(argv)
-
-
-def expand_inputs(inputs):
-    paths = []
-    for item in inputs:
-        if osp.isdir(item):
-            found = list_images(item, IMAGE_EXTENSIONS)
-            if not found:
-                raise FileNotFoundError(f'{item} holds no images ({", ".join(IMAGE_EXTENSIONS)})')
-            paths += found
-        elif osp.isfile(item):
-            paths.append(item)
-        else:
-            raise FileNotFoundError(f'input {item} does not exist')
-    return paths
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -115,7 +100,7 @@ def clustereval_ids(model, rgb: np.ndarray, device) -> np.ndarray:
 def main(argv=None):
     args = parse_args(argv)
     try:
-        paths = expand_inputs(args.inputs)
+        paths = collect_image_files(args.inputs, IMAGE_EXTENSIONS)
         if args.seg_config:
             from mmseg.apis import inference_model, init_model
             model = init_model(args.seg_config, args.checkpoint, device=args.device)

@@ -117,3 +117,21 @@ def list_images(root: str, extensions: Iterable[str]) -> List[str]:
     for folder, _, names in os.walk(root, followlinks=True):
         found.extend(osp.join(folder, n) for n in names if n.lower().endswith(extensions))
     return sorted(found)
+
+
+def collect_image_files(inputs: Iterable[str], extensions: Iterable[str]) -> List[str]:
+    """The files named by ``inputs``, in order: files as given, folders searched recursively (sorted) for
+    ``extensions``. A missing input or a folder without images raises ``FileNotFoundError`` naming it."""
+    extensions = tuple(extensions)
+    files = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = list_images(path, extensions)
+            if not found:
+                raise FileNotFoundError(f'folder {path} holds no image ({", ".join(extensions)})')
+            files.extend(found)
+        elif osp.isfile(path):
+            files.append(path)
+        else:
+            raise FileNotFoundError(f'input {path} does not exist')
+    return files
