@@ -40,6 +40,7 @@ def parse_args():
     parser.add_argument('--num-local', type=int, help='local crops per image (overrides the preset)')
     parser.add_argument('--prototypes', type=int, help='DINO/iBOT head prototypes (overrides the preset)')
     parser.add_argument('--hash-bits', type=int, default=64)
+    parser.add_argument('--threads', type=int, help='CPU threads (torch.set_num_threads)')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--iters', type=int, default=3)
     parser.add_argument('--rounds', type=int, default=3,
@@ -54,6 +55,8 @@ def main():
     preset.update({k: v for k, v in dict(batch=args.batch, num_local=args.num_local,
                                          prototypes=args.prototypes).items() if v is not None})
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
     head = dict(type='SDSHDINOHead', num_prototypes=preset['prototypes'], hidden_channels=2048,
@@ -99,7 +102,7 @@ def main():
         warmup = args.warmup if r == 0 else 0
         step = min(step, timed(sdsh_step, device, warmup, args.iters))
         floor = min(floor, timed(backbone_step, device, warmup, args.iters))
-    result = dict(device=str(device), **preset, hash_bits=args.hash_bits, sdsh_step_s=round(step, 4),
+    result = dict(device=str(device), threads=torch.get_num_threads(), **preset, hash_bits=args.hash_bits, sdsh_step_s=round(step, 4),
                   backbone_fwd_bwd_s=round(floor, 4), overhead=round(step / floor, 2),
                   images_per_s=round(b / step, 2))
     print(json.dumps(result))
