@@ -26,8 +26,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import rs_ssl_plugin  # noqa: E402,F401
-from rs_ssl_plugin.converters import CONVERTERS, unwrap_checkpoint  # noqa: E402
+from rs_ssl_plugin.converters import CONVERTERS  # noqa: E402
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_image_file  # noqa: E402
+from rs_ssl_plugin.utils import read_state_dict  # noqa: E402
 from rs_ssl_plugin.visualization import colorize_clusters, overlay, prototype_palette  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -78,8 +79,7 @@ def load_clustereval(checkpoint: str, config_path, device):
     from mmengine.registry import MODELS, init_default_scope
     init_default_scope('mmpretrain')
     model = MODELS.build(clustereval_config(config_path))
-    raw = torch.load(checkpoint, map_location='cpu', weights_only=False)
-    state_dict = CONVERTERS['sdcluster-clustereval'](unwrap_checkpoint(raw, checkpoint))
+    state_dict = CONVERTERS['sdcluster-clustereval'](read_state_dict(checkpoint))
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     if missing or unexpected:
         raise ValueError(f'{checkpoint} does not fit the ClusterEval architecture'

@@ -1,4 +1,4 @@
-"""Reading, unwrapping, converting and writing official checkpoints."""
+"""Converting and writing official checkpoints (read and unwrapped by ``utils.read_state_dict``)."""
 import os.path as osp
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, Optional
@@ -6,14 +6,10 @@ from typing import Callable, Dict, Iterable, Optional
 import torch
 from torch import nn
 
-from ..utils.checkpoint_export import LoadReport, load_report, save_state_dict
+from ..utils.checkpoint_export import LoadReport, load_report, read_state_dict, save_state_dict
 
 StateDict = Dict[str, torch.Tensor]
 CONVERTERS: Dict[str, Callable[[StateDict], StateDict]] = {}
-
-# Where official releases nest their weights: Runner/timm-style wrappers, DINO's teacher dict and VISSL's
-# classy_state_dict.base_model.model.trunk.
-WRAPPER_KEYS = ('state_dict', 'model', 'teacher', 'net', 'classy_state_dict', 'base_model', 'trunk')
 
 
 def register_converter(name: str):
@@ -24,20 +20,6 @@ def register_converter(name: str):
         CONVERTERS[name] = fn
         return fn
     return register
-
-
-def unwrap_checkpoint(checkpoint: dict, path: str = 'checkpoint') -> StateDict:
-    """The tensors of ``checkpoint``, taken from the first wrapper key of :data:`WRAPPER_KEYS` that holds a
-    dict, repeatedly; non-tensor entries are dropped."""
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
-    for key in WRAPPER_KEYS:
-        if isinstance(checkpoint.get(key), dict):
-            return unwrap_checkpoint(checkpoint[key], path)
-    tensors = OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
-    if not tensors:
-        raise ValueError(f'{path} holds no tensors (top-level keys: {sorted(checkpoint)[:10]})')
-    return tensors
 
 
 def strip_prefixes(state_dict: StateDict, prefixes: Iterable[str]) -> StateDict:
@@ -68,14 +50,7 @@ def convert_checkpoint(src: str, dst: str, fmt: str, target_module: Optional[nn.
         raise KeyError(f'unknown checkpoint format {fmt!r}; known: {sorted(CONVERTERS)}')
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'checkpoint {src} does not exist')
-    try:
-        # Official releases are plain pickles of tensors; some carry argparse Namespaces (DINO's 'args').
-        raw = torch.load(src, map_location='cpu', weights_only=False)
-    except Exception as error:
-        raise ValueError(f'{src} is not a readable torch checkpoint: {error}') from error
-    converted = CONVERTERS[fmt](unwrap_checkpoint(raw, src))
+    converted = CONVERTERS[fmt](read_state_dict(src))
     report = None
     if target_module is not None:
         report = load_report(target_module, converted)

@@ -30,25 +30,37 @@ class LoadReport(NamedTuple):
         return '\n'.join(lines)
 
 
-def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file: a Runner checkpoint, ``{'model': ...}`` or a raw state dict.
+# Where checkpoints nest their weights: Runner/timm-style wrappers, DINO's teacher dict and VISSL's
+# classy_state_dict.base_model.model.trunk.
+WRAPPER_KEYS = ('state_dict', 'model', 'teacher', 'net', 'classy_state_dict', 'base_model', 'trunk')
 
-    Non-tensor entries (``meta``, ``message_hub``, ``optimizer`` of a Runner checkpoint) are dropped.
-    """
+
+def unwrap_checkpoint(checkpoint: dict, path: str = 'checkpoint') -> Dict[str, torch.Tensor]:
+    """The tensors of ``checkpoint``, taken from the first wrapper key of :data:`WRAPPER_KEYS` that holds a
+    dict, repeatedly; non-tensor entries (``meta``, ``message_hub``, ...) are dropped."""
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
+    for key in WRAPPER_KEYS:
+        if isinstance(checkpoint.get(key), dict):
+            return unwrap_checkpoint(checkpoint[key], path)
+    tensors = OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
+    if not tensors:
+        raise ValueError(f'{path} holds no tensors (top-level keys: {sorted(checkpoint)[:10]})')
+    return tensors
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file: a Runner checkpoint, a raw state dict or one wrapped as
+    :func:`unwrap_checkpoint` describes."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist')
     try:
-        # Runner checkpoints pickle the message hub, which torch>=2.6's weights_only loader refuses
+        # Runner checkpoints pickle the message hub and official releases argparse Namespaces, which
+        # torch>=2.6's weights_only loader refuses
         checkpoint = torch.load(path, map_location='cpu', weights_only=False)
     except Exception as error:
         raise ValueError(f'{path} is not a readable torch checkpoint: {error}') from error
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
-    for key in ('state_dict', 'model'):
-        if isinstance(checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-            break
-    return OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
+    return unwrap_checkpoint(checkpoint, path)
 
 
 def extract_backbone_state_dict(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.',
