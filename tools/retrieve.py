@@ -114,7 +114,7 @@ def draw(query, results, out, bits):
         ax.set_title(title + '\n' + osp.basename(path), fontsize=7)
         ax.axis('off')
     fig.suptitle(f'Hamming ranking, {bits}-bit codes', fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
