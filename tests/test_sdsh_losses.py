@@ -157,3 +157,23 @@ def test_default_loss_weights_are_the_released_config():
     assert model.loss_weights == dict(dino=1.0, ibot=1.0, koleo=0.0, hash_reg=0.01)
     with pytest.raises(KeyError, match='unknown SDSH loss weights'):
         build_tiny_sdsh(loss_weights=dict(koleo_weight=1.0))
+
+
+def test_batch_without_masked_patches_keeps_ibot_center_and_trains():
+    """A rank may draw no masked patch: the iBOT path still runs (same collectives and DDP parameter use on
+    every rank), its loss is 0, and the iBOT centre is unchanged."""
+    from mmpretrain.structures import DataSample
+    torch.manual_seed(0)
+    model = build_tiny_sdsh()
+    inputs = [torch.randn(2, 3, 28, 28) for _ in range(2)] + [torch.randn(2, 3, 14, 14)]
+    samples = []
+    for _ in range(2):
+        sample = DataSample()
+        sample.set_mask(torch.zeros(2, 4, 4, dtype=torch.bool))
+        samples.append(sample)
+    ibot_center = model.ibot_center.clone()
+    out = model.loss(inputs, samples)
+    assert float(out['loss_ibot']) == 0.0
+    assert torch.equal(model.ibot_center, ibot_center)
+    sum(v for k, v in out.items() if k.startswith('loss')).backward()
+    assert all(p.grad is not None for p in model.ibot_head.parameters() if p.requires_grad)

@@ -112,10 +112,17 @@ class SDSH(BaseSelfSupervisor):
 
     @torch.no_grad()
     def _update_center(self, center: torch.Tensor, teacher_logits: torch.Tensor):
-        """EMA of the teacher logits' mean over this rank's rows, averaged over ranks (after it was used)."""
-        batch_center = teacher_logits.float().mean(dim=0, keepdim=True)
-        all_reduce(batch_center, op='mean')
-        center.copy_(losses.ema_center(center, batch_center, self.center_momentum))
+        """EMA of the mean teacher logits over the rows of all ranks (after it was used).
+
+        Sums and row counts are all-reduced on every rank, also one without rows (no masked patch in its
+        batch), so the ranks never disagree on the collective calls; with no row anywhere the centre stays.
+        """
+        rows = teacher_logits.new_tensor([teacher_logits.shape[0]], dtype=torch.float32)
+        totals = torch.cat([teacher_logits.float().sum(dim=0), rows])
+        all_reduce(totals)
+        batch_center = (totals[:-1] / totals[-1].clamp(min=1)).unsqueeze(0)
+        center.copy_(torch.where(totals[-1] > 0, losses.ema_center(center, batch_center, self.center_momentum),
+                                 center))
 
     @torch.no_grad()
     def _teacher_targets(self, global_crops: torch.Tensor, masks: Optional[torch.Tensor]):
@@ -125,7 +132,8 @@ class SDSH(BaseSelfSupervisor):
         dino_probs = losses.centered_teacher_softmax(dino_logits, self.dino_center, self.teacher_temp)
         self._update_center(self.dino_center, dino_logits)
         ibot_probs = None
-        if self.loss_weights['ibot'] and masks is not None and masks.any():
+        # no test of masks.any(): every rank must run the same collectives and use the iBOT head (DDP)
+        if self.loss_weights['ibot'] and masks is not None:
             ibot_logits = self.teacher.ibot_head(out['ibot'][masks])
             ibot_probs = losses.centered_teacher_softmax(ibot_logits, self.ibot_center, self.teacher_temp)
             self._update_center(self.ibot_center, ibot_logits)
