@@ -173,7 +173,7 @@ def test_batch_without_masked_patches_keeps_ibot_center_and_trains():
         samples.append(sample)
     ibot_center = model.ibot_center.clone()
     out = model.loss(inputs, samples)
-    assert float(out['loss_ibot']) == 0.0
+    assert out['loss_ibot'].item() == 0.0
     assert torch.equal(model.ibot_center, ibot_center)
     sum(v for k, v in out.items() if k.startswith('loss')).backward()
     assert all(p.grad is not None for p in model.ibot_head.parameters() if p.requires_grad)
