@@ -1,18 +1,15 @@
 """Two gloo processes on CPU give the same FALSE loss and gradients as one process on the full batch.
 
 Runs in float64 so that the comparison does not depend on how many threads sum the convolutions."""
-import os
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 from mmengine.registry import init_default_scope
 from torch.nn.parallel import DistributedDataParallel
 
 from rs_ssl_plugin.models import FALSE, FALSEHead, LinearProjectionNeck
+from gloo import run_in_processes
 
 WORLD_SIZE = 2
 IMAGES_PER_RANK = 4
@@ -54,9 +51,7 @@ def single_process(sentinel):
     return losses, {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def worker(rank, port, sentinel, out):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=WORLD_SIZE)
+def worker(rank, sentinel):
     model = DistributedDataParallel(build_model(sentinel))
     shard = slice(rank * IMAGES_PER_RANK, (rank + 1) * IMAGES_PER_RANK)
     views = [v[shard] for v in make_views()]
@@ -64,33 +59,14 @@ def worker(rank, port, sentinel, out):
     losses['loss'].backward()
     loss = losses['loss'].detach().clone()
     dist.all_reduce(loss)  # the logged loss is the mean over ranks
-    if rank == 0:
-        out.put(dict(loss=(loss / WORLD_SIZE).item(), pairs=losses['false_negative_pairs'].item(),
-                     # numpy copies travel by value; shared tensors would vanish with this process
-                     grads={n: p.grad.numpy().copy() for n, p in model.module.named_parameters()}))
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    return dict(loss=(loss / WORLD_SIZE).item(), pairs=losses['false_negative_pairs'].item(),
+                grads={n: p.grad.numpy().copy() for n, p in model.module.named_parameters()})
 
 
 @pytest.mark.parametrize('sentinel', [float('inf'), 3.0])
 def test_two_processes_equal_one_process(sentinel):
     expected_losses, expected_grads = single_process(sentinel)
-    ctx = mp.get_context('spawn')
-    out = ctx.Queue()
-    port = free_port()
-    procs = [ctx.Process(target=worker, args=(r, port, sentinel, out)) for r in range(WORLD_SIZE)]
-    for p in procs:
-        p.start()
-    result = out.get(timeout=120)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    result = run_in_processes(worker, WORLD_SIZE, sentinel)[0]
     assert result['pairs'] == expected_losses['false_negative_pairs'].item() >= 1
     torch.testing.assert_close(torch.tensor(result['loss'], dtype=torch.float64), expected_losses['loss'].detach(),
                                rtol=1e-10, atol=1e-12)

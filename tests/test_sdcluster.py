@@ -4,7 +4,6 @@ import math
 import os.path as osp
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config

@@ -1,14 +1,11 @@
 """Two gloo processes on CPU give the same Sinkhorn assignments and slot-contrast loss (value and query
 gradients) as one process on the full batch."""
-import os
-import socket
-
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from rs_ssl_plugin.models.losses import filtered_slot_contrastive_loss, prototype_presence, sinkhorn_knopp
+from gloo import run_in_processes
 
 WORLD_SIZE = 2
 PER_RANK = 3
@@ -35,33 +32,17 @@ def contrast(scores, teacher_scores, slots, teacher_slots):
     return assignments, loss.detach(), slots.grad
 
 
-def worker(rank, port, out):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=WORLD_SIZE)
+def worker(rank):
     shard = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
     assignments, loss, grad = contrast(*[t[shard] for t in make_inputs()])
     # DDP averages gradients over processes and the logged loss is the mean over processes
     dist.all_reduce(loss)
-    grad = grad / WORLD_SIZE
-    out.put((rank, assignments.numpy().copy(), (loss / WORLD_SIZE).item(), grad.numpy().copy()))
-    dist.barrier()
-    dist.destroy_process_group()
+    return assignments.numpy().copy(), (loss / WORLD_SIZE).item(), (grad / WORLD_SIZE).numpy().copy()
 
 
 def test_two_processes_equal_one():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context('spawn')
-    out = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(rank, port, out)) for rank in range(WORLD_SIZE)]
-    for p in procs:
-        p.start()
-    results = sorted(out.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_in_processes(worker, WORLD_SIZE)
     assignments, loss, grad = contrast(*make_inputs())
-    torch.testing.assert_close(torch.cat([torch.from_numpy(r[1]) for r in results]), assignments)
-    assert abs(results[0][2] - loss.item()) < 1e-10 and abs(results[1][2] - loss.item()) < 1e-10
-    torch.testing.assert_close(torch.cat([torch.from_numpy(r[3]) for r in results]), grad)
+    torch.testing.assert_close(torch.cat([torch.from_numpy(r[0]) for r in results]), assignments)
+    assert abs(results[0][1] - loss.item()) < 1e-10 and abs(results[1][1] - loss.item()) < 1e-10
+    torch.testing.assert_close(torch.cat([torch.from_numpy(r[2]) for r in results]), grad)

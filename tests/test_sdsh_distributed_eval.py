@@ -1,12 +1,8 @@
 """Retrieval evaluation under 2 gloo processes (DefaultSampler shards, padding) equals one process."""
-import os
-import socket
-
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import rs_ssl_plugin  # noqa: F401
+from gloo import run_in_processes
 
 WORLD_SIZE = 2
 NUM_SAMPLES = 11  # odd: the sampler pads rank 1 with a duplicate of sample 0
@@ -30,34 +26,14 @@ def evaluate(indices):
     return metric.evaluate(NUM_SAMPLES)
 
 
-def worker(rank, port, out):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=WORLD_SIZE)
+def worker(rank):
     from mmengine.dataset import DefaultSampler
-    indices = list(DefaultSampler(list(range(NUM_SAMPLES)), shuffle=False))
-    result = evaluate(indices)
-    if rank == 0:
-        out.put(dict(result))
-    dist.barrier()
-    dist.destroy_process_group()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    return dict(evaluate(list(DefaultSampler(list(range(NUM_SAMPLES)), shuffle=False))))
 
 
 def test_two_process_evaluation_equals_single_process():
     single = evaluate(list(range(NUM_SAMPLES)))
-    ctx = mp.get_context('fork')  # the children inherit the imported plugin: no re-import per process
-    out = ctx.Queue()
-    port = free_port()
-    procs = [ctx.Process(target=worker, args=(rank, port, out)) for rank in range(WORLD_SIZE)]
-    for p in procs:
-        p.start()
-    result = out.get(timeout=120)
-    for p in procs:
-        p.join(timeout=60)
-    assert all(p.exitcode == 0 for p in procs)
-    assert result == single and set(single) == {'retrieval/mAP', 'retrieval/mAP@3', 'retrieval/P@2'}
+    # forked children inherit the imported plugin: no re-import per process
+    results = run_in_processes(worker, WORLD_SIZE, start_method='fork')
+    assert results[0] == results[1] == single
+    assert set(single) == {'retrieval/mAP', 'retrieval/mAP@3', 'retrieval/P@2'}
