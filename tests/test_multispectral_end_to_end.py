@@ -1,0 +1,84 @@
+"""4-band (R, G, B, IR) end to end with the shipped RGBIR configs, shrunk: FALSE pre-training on 4-band
+GeoTIFF crops -> backbone export -> UperNet fine-tuning -> validation, on CPU."""
+import glob
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmseg.registry import MODELS as SEG_MODELS
+
+from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
+from rs_ssl_plugin.utils import export_backbone
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def png_to_rgbir(png: str) -> None:
+    """Replace an RGB PNG by a 4-band GeoTIFF (R, G, B, a made-up IR band) next to it."""
+    rgb = cv2.imread(png, cv2.IMREAD_COLOR)[..., ::-1]
+    ir = np.clip(rgb[..., 1].astype(np.int32) * 3 // 2 - rgb[..., 0] // 2, 0, 255).astype(np.uint8)
+    bands = np.concatenate([rgb, ir[..., None]], axis=2).transpose(2, 0, 1)
+    with rasterio.open(png[:-4] + '.tif', 'w', driver='GTiff', width=bands.shape[2], height=bands.shape[1],
+                       count=4, dtype='uint8') as dst:
+        dst.write(bands)
+    os.remove(png)
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('rgbir') / 'potsdam_rgbir')
+    make_synthetic_potsdam(root, num_train=4, num_val=2, num_unlabeled=8, size=64, seed=7)
+    for png in glob.glob(osp.join(root, 'img_dir', '*', '*.png')) + glob.glob(osp.join(root, 'unlabeled', '*.png')):
+        png_to_rgbir(png)
+    return root
+
+
+def test_rgbir_pretrain_export_finetune(data_root, tmp_path):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'false_r50_potsdam-rgbir.py'))
+    cfg.work_dir = str(tmp_path / 'pretrain')
+    cfg.model.backbone.update(depth=18, norm_cfg=dict(type='BN'))
+    cfg.model.neck.update(in_channels=512, hid_channels=64, out_channels=32)
+    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.dataset.data_root = data_root
+    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    cfg.train_cfg.max_epochs = 1
+    cfg.param_scheduler[0].end = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.model.backbone.conv1.weight.shape[1] == 4
+
+    init_default_scope('mmseg')
+    backbone_path = str(tmp_path / 'backbone.pth')
+    export_backbone(osp.join(cfg.work_dir, 'epoch_1.pth'), backbone_path,
+                    target_module=SEG_MODELS.build(dict(type='ResNet', depth=18, in_channels=4)))
+
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_false_potsdam-rgbir.py'))
+    cfg.work_dir = str(tmp_path / 'finetune')
+    cfg.model.backbone.update(depth=18, norm_cfg=dict(type='BN'))
+    cfg.model.backbone.init_cfg.checkpoint = backbone_path
+    cfg.model.decode_head.update(in_channels=[64, 128, 256, 512], channels=32, norm_cfg=dict(type='BN'))
+    cfg.model.auxiliary_head.update(in_channels=256, channels=16, norm_cfg=dict(type='BN'))
+    cfg.model.data_preprocessor.size = (32, 32)
+    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.data_root = data_root
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg.update(max_iters=2, val_interval=2)
+    cfg.param_scheduler = [dict(type='PolyLR', power=1.0, begin=0, end=2, by_epoch=False)]
+    cfg.default_hooks.checkpoint.interval = 2
+    runner = Runner.from_cfg(cfg)
+    exported = torch.load(backbone_path, map_location='cpu')['state_dict']
+    runner.model.init_weights()
+    torch.testing.assert_close(runner.model.backbone.conv1.weight, exported['backbone.conv1.weight'])
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert 'aAcc' in metrics and 0 <= metrics['aAcc'] <= 100
