@@ -29,13 +29,13 @@ def brute_force_best(hist):
 def test_confusion_matrix_rows_are_labels_and_ignores_255():
     label = torch.tensor([[0, 0, 1], [2, 255, 1]])
     pred = torch.tensor([[2, 2, 0], [1, 0, 0]])
-    hist = confusion_matrix(label, pred, num_classes=3, num_clusters=3)
+    hist = confusion_matrix(label, pred, num_classes=3, num_predicted=3)
     expected = np.zeros((3, 3), int)
     for c, k in ((0, 2), (0, 2), (1, 0), (2, 1), (1, 0)):
         expected[c, k] += 1
     assert (hist.numpy() == expected).all()
     with pytest.raises(ValueError, match='cluster ids'):
-        confusion_matrix(label, pred + 3, num_classes=3, num_clusters=3)
+        confusion_matrix(label, pred + 3, num_classes=3, num_predicted=3)
 
 
 def test_permuted_perfect_prediction_scores_100():

@@ -11,20 +11,7 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from scipy.optimize import linear_sum_assignment
 
-
-def confusion_matrix(label: torch.Tensor, pred: torch.Tensor, num_classes: int,
-                     num_clusters: int) -> torch.Tensor:
-    """``hist[c, k]``: pixels of class ``c`` (rows, ground truth) predicted as cluster ``k`` (columns).
-
-    Pixels whose label is outside ``[0, num_classes)`` (the ignore index) are not counted.
-    """
-    label, pred = label.flatten().long(), pred.flatten().long()
-    valid = (label >= 0) & (label < num_classes)
-    if pred[valid].numel() and (pred[valid].min() < 0 or pred[valid].max() >= num_clusters):
-        raise ValueError(f'cluster ids must lie in [0, {num_clusters}), found '
-                         f'[{int(pred[valid].min())}, {int(pred[valid].max())}]')
-    counts = torch.bincount(label[valid] * num_clusters + pred[valid], minlength=num_classes * num_clusters)
-    return counts.reshape(num_classes, num_clusters)
+from .confusion import confusion_matrix
 
 
 def hungarian_match(hist: np.ndarray) -> np.ndarray:

@@ -13,15 +13,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
+from .confusion import confusion_matrix
+
 PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall')
-
-
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int) -> np.ndarray:
-    """``C[i, j]`` = number of pixels of true class ``i`` predicted as ``j``; pixels whose target is
-    ``ignore_index`` (or outside ``0..num_classes-1``) are left out."""
-    valid = (target != ignore_index) & (target >= 0) & (target < num_classes)
-    codes = target[valid].long() * num_classes + pred[valid].long()
-    return torch.bincount(codes, minlength=num_classes ** 2).reshape(num_classes, num_classes).cpu().numpy()
 
 
 def metrics_from_confusion(matrix: np.ndarray) -> Dict[str, np.ndarray]:
@@ -130,7 +124,8 @@ class PerClassSegMetric(BaseMetric):
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data'].squeeze(0)
             target = sample['gt_sem_seg']['data'].squeeze(0).to(pred.device)
-            self.results.append(confusion_matrix(pred, target, num_classes, self.ignore_index))
+            matrix = confusion_matrix(target, pred, num_classes, ignore_index=self.ignore_index)
+            self.results.append(matrix.cpu().numpy())
             if self.save_predictions:
                 self._save_colour_prediction(pred, sample['img_path'])
 
