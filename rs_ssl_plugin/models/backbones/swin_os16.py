@@ -13,19 +13,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from mmcv.cnn.bricks.drop import drop_path
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmseg.registry import MODELS as MMSEG_MODELS
 from torch import nn
-
-
-def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: zero whole samples with probability ``rate`` and rescale the others."""
-    if rate == 0. or not training:
-        return x
-    keep = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1)).bernoulli_(1 - rate)
-    return x * keep / (1 - rate)
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
