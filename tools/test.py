@@ -11,6 +11,7 @@ import rs_ssl_plugin  # noqa: E402,F401
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from rs_ssl_plugin.datasets.checks import require_empty_output_dir  # noqa: E402
 from rs_ssl_plugin.utils import resolve_work_dir  # noqa: E402
 
 
@@ -76,8 +77,10 @@ def enable_tta(cfg: Config) -> None:
 def enable_per_class_report(cfg: Config, out_dir: str, force: bool) -> None:
     """Have ``PerClassSegMetric`` write its report to ``out_dir``: configured as the test evaluator, or
     added beside another evaluator (its keys then read ``per_class/...``)."""
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
-        sys.exit(f'error: --out-dir {out_dir} is not empty; nothing was overwritten (use --force to write into it)')
+    try:
+        require_empty_output_dir(out_dir, force)
+    except FileExistsError as error:
+        sys.exit(f'error: --out-dir {error}')
     report = dict(output_dir=out_dir, save_predictions=True, overwrite=force)
     evaluator = cfg.test_evaluator
     if isinstance(evaluator, dict) and evaluator.get('type') == 'PerClassSegMetric':

@@ -20,6 +20,9 @@ import cv2
 import numpy as np
 from scipy.io import loadmat
 
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from rs_ssl_plugin.datasets.checks import require_empty_output_dir  # noqa: E402
+
 SPLITS = {'train': 'labelled_train.txt', 'val': 'labelled_test.txt', 'unlabelled': 'unlabelled_train.txt'}
 NUM_CLASSES = 6
 
@@ -67,8 +70,7 @@ def to_mmseg_coding(gt: np.ndarray, path: str) -> np.ndarray:
 
 def convert_iic_potsdam(src: str, out_dir: str, force: bool = False) -> dict:
     """Convert every split; returns the number of images and of labels written per split."""
-    if osp.isdir(out_dir) and os.listdir(out_dir) and not force:
-        raise FileExistsError(f'{out_dir} is not empty; pass --force to write into it')
+    require_empty_output_dir(out_dir, force)
     counts = {}
     for split, list_name in SPLITS.items():
         ids = read_split(src, list_name)

@@ -26,7 +26,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..checks import decode_raster
+from ..checks import decode_raster, require_empty_output_dir
 
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 # RGB colour of each class in the official label tiles, in POTSDAM_CLASSES order (written as 1..6)
@@ -178,9 +178,7 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
         raise ValueError(f"unlabeled_split must be 'train', 'all' or 'none', got {unlabeled_split!r}")
     unlabeled_stride = unlabeled_stride or stride
     image_zip, label_zip = find_zip(dataset_path, IMAGE_ZIPS[bands]), find_zip(dataset_path, LABEL_ZIPS[labels])
-    if osp.exists(out_dir) and (not osp.isdir(out_dir) or os.listdir(out_dir)) and not force:
-        raise FileExistsError(f'{out_dir} already exists and is not empty; nothing was overwritten '
-                              '(choose a new folder or pass --force to replace it)')
+    require_empty_output_dir(out_dir, force)
     suffix = '.png' if bands == 'rgb' else '.tif'
     parent = osp.dirname(osp.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
