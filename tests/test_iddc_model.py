@@ -131,6 +131,42 @@ def test_loss_only_trains_head_and_probe_gets_detached_features():
     assert all(p.grad is None for p in model.backbone.parameters())
 
 
+def test_loss_is_iddc_loss_of_the_two_crops(monkeypatch):
+    """IDDC.loss == iddc_loss of the first crop's and the second crop's own features and logits (each crop alone
+    through the model), with the batch shifts it drew and its loss settings, plus the probe's cross-entropy on
+    the first crop."""
+    import rs_ssl_plugin.models.segmentors.iddc as iddc_module
+    from rs_ssl_plugin.models.losses import iddc_loss
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    settings = dict(negative_weight=1.1, balance_weight=0.3, positive_gate=0.1, negative_gate=0.3)
+    model = MODELS.build(dict(tiny_model_cfg(probe_classes=3), loss=dict(settings, num_negative_shifts=2)))
+    model = model.double().train()
+    drawn = []
+
+    def fixed_shifts(batch_size, num_shifts):
+        drawn.append((batch_size, num_shifts))
+        return [1, 2][:num_shifts]
+
+    monkeypatch.setattr(iddc_module, 'sample_negative_shifts', fixed_shifts)
+    data = model.data_preprocessor(two_view_batch(batch_size=4), training=True)
+    inputs, samples = data['inputs'].double(), data['data_samples']
+    got = model.loss(inputs, samples)
+    assert drawn == [(4, 2)]
+    with torch.no_grad():
+        feats = [model.backbone(inputs[:, 3 * v:3 * v + 3])[-1] for v in (0, 1)]
+    (inter0, logits0), (_, logits1) = model.head(feats[0]), model.head(feats[1])
+    expected = iddc_loss(feats0=feats[0], feats1=feats[1], logits0=logits0, logits1=logits1, shifts=[1, 2], **settings)
+    labels = torch.stack([s.gt_sem_seg.data[0] for s in samples]).long()
+    probe_logits = torch.nn.functional.interpolate(model.probe(inter0), size=(32, 32), mode='bilinear',
+                                                   align_corners=True)
+    expected['loss_probe'] = torch.nn.functional.cross_entropy(probe_logits, labels)
+    assert expected['loss_pos'] > 0 and expected['loss_neg'] > 0  # both gates select pairs
+    for key, value in expected.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-7, atol=1e-10,
+                                   msg=lambda text, key=key: f'{key}: {text}')
+
+
 def test_preprocessor_normalises_each_view_like_a_single_image():
     init_default_scope('mmseg')
     model = MODELS.build(tiny_model_cfg())
