@@ -1,5 +1,8 @@
-"""FALSE loss against a plain per-row reference written from the method description."""
+"""FALSE loss against a plain per-row reference written from the method description; FALSE.loss against the
+loss of its own modules' embeddings."""
+import copy
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -160,3 +163,51 @@ def test_anchor_rows_average_to_full_loss():
 def test_odd_row_count_is_rejected():
     with pytest.raises(ValueError, match='expects'):
         false_loss(torch.randn(5, 4))
+
+
+def build_small_false():
+    """The config's FALSE with a ResNet-18 (plain BN) and a small projector, in float64; every anchor qualifies
+    for calibration (threshold -1) so that the false-negative selection is part of the comparison."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+                                   'false_r50_potsdam.py')).model
+    cfg.backbone.update(depth=18, norm_cfg=dict(type='BN'))
+    cfg.neck.update(in_channels=512, hid_channels=64, out_channels=16)
+    cfg.head.update(positive_threshold=-1.0)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.double()
+
+
+def two_views(num_images=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randn(num_images, 3, 32, 32, generator=g, dtype=torch.float64)
+    images[4] = images[1] + 0.05 * torch.randn(3, 32, 32, generator=g, dtype=torch.float64)  # a near duplicate
+    return [images, 0.8 * images.flip(-1) + 0.1 * torch.randn(images.shape, generator=g, dtype=torch.float64)]
+
+
+def test_model_loss_is_false_loss_of_both_views_embeddings():
+    """FALSE.loss == false_loss of [embeddings of all first views; of all second views] with the head's settings.
+
+    Train mode: the two views share one backbone pass (BN statistics over both); eval mode: each view alone."""
+    model = build_small_false()
+    views = two_views()
+    train_model = copy.deepcopy(model).train()
+    got = train_model.loss(views, None)
+    with torch.no_grad():
+        z = model.train().neck(model.backbone(torch.cat(views)))[0]
+    expected, pairs = false_loss(z, temperature=0.5, confidence_weight=1.0, positive_threshold=-1.0)
+    torch.testing.assert_close(got['loss'], expected)
+    assert got['false_negative_pairs'].item() == pairs.item() >= 1
+
+    model.eval()
+    got = model.loss(views, None)
+    with torch.no_grad():
+        z = [model.neck(model.backbone(v))[0] for v in views]
+    expected, pairs = false_loss(torch.cat(z), temperature=0.5, confidence_weight=1.0, positive_threshold=-1.0)
+    torch.testing.assert_close(got['loss'], expected)
+    assert got['false_negative_pairs'].item() == pairs.item()
