@@ -101,10 +101,19 @@ def test_hash_quantization_loss():
 
 
 def test_full_sdsh_loss_matches_per_crop_recomposition():
-    """SDSH.loss == the spec's formula recomputed crop by crop with the model's own modules."""
+    """SDSH.loss == the spec's formula recomputed crop by crop with the model's own modules.
+
+    Weights are made random enough for the codes to depend on the crop (at init all crops look alike), and the
+    teacher is moved away from the student, so that a student module used where the teacher's belongs (or the
+    reverse) shows; each student crop is compared with the teacher of the other crop."""
     torch.manual_seed(0)
     model = build_tiny_sdsh(loss_weights=dict(dino=1.0, ibot=0.5, koleo=0.3, hash_reg=0.2))
     model.eval()  # no drop path, so the student is deterministic
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        for p in model.teacher.parameters():
+            p.add_(0.1 * torch.randn_like(p))
     batch, n_local = 3, 2
     inputs = [torch.randn(batch, 3, 28, 28) for _ in range(2)] + [torch.randn(batch, 3, 14, 14)
                                                                   for _ in range(n_local)]
@@ -142,6 +151,10 @@ def test_full_sdsh_loss_matches_per_crop_recomposition():
                     tp = losses.centered_teacher_softmax(model.teacher.ibot_head(t_patch[b][m]), ibot_center, 0.05)
                     ibot_terms += losses.cross_entropy(tp, model.ibot_head(s_glob[c]['ibot'][b][m])).mean()
         u = torch.cat([s_glob[0]['hash'], s_glob[1]['hash']])
+        t_logits = torch.cat([model.teacher.dino_head(t_u[c]) for c in range(2)])
+        t_patch_logits = torch.cat([
+            model.teacher.ibot_head(tb.forward_hash(inputs[c])['ibot'][masks[:, c].flatten(1)]) for c in range(2)])
+        swapped_glob = sum(losses.cross_entropy(t_p[c], model.dino_head(s_glob[c]['hash'])).sum() for c in range(2))
     assert float(got['loss_dino_local']) == pytest.approx(float(local) / num_terms, rel=1e-4)
     assert float(got['loss_dino_global']) == pytest.approx(2 * float(glob) / (2 * batch) / num_terms, rel=1e-4)
     assert float(got['loss_ibot']) == pytest.approx(0.5 * float(ibot_terms) / (2 * batch), rel=1e-4)
@@ -150,6 +163,11 @@ def test_full_sdsh_loss_matches_per_crop_recomposition():
     assert float(got['loss_hash_reg']) == pytest.approx(0.2 * float((u.abs() - 1).abs().mean()), rel=1e-4)
     # centres moved towards this batch's teacher means, after being used
     assert not torch.allclose(model.dino_center, center)
+    torch.testing.assert_close(model.dino_center, 0.9 * center + 0.1 * t_logits.mean(0, keepdim=True))
+    torch.testing.assert_close(model.ibot_center, 0.9 * ibot_center + 0.1 * t_patch_logits.mean(0, keepdim=True))
+    # the data tell the crops apart: the global term with each crop's own teacher is another number (by more
+    # than 10 times the tolerance above)
+    assert float(swapped_glob) != pytest.approx(float(glob), rel=1e-3)
 
 
 def test_default_loss_weights_are_the_released_config():
