@@ -87,6 +87,10 @@ def official_training_state_dict(tmp_path):
     from mmpretrain.registry import MODELS
     encoder = MODELS.build(dict(type='SwinTransformerOS16', **TINY))
     projector = MODELS.build(dict(type='GELUMLP', in_channels=128, hidden_channels=32, out_channels=16))
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # every parameter random (no LayerNorm at 1), so that a key mapped to another shows
+        for param in list(encoder.parameters()) + list(projector.parameters()):
+            param.copy_(torch.randn(param.shape, generator=gen))
     state = OrderedDict()
     for branch, offset in (('q', 0.), ('k', 1.)):
         state.update((f'encoder_{branch}.{k}', v + offset) for k, v in encoder.state_dict().items())
@@ -96,11 +100,19 @@ def official_training_state_dict(tmp_path):
     return encoder, state
 
 
+def assert_same_tensors(converted, expected):
+    """The same names and, for each, a tensor equal to its source (values, shape and dtype)."""
+    assert sorted(converted) == sorted(expected)
+    for key, value in expected.items():
+        assert converted[key].dtype == value.dtype and torch.equal(converted[key], value), key
+
+
 @pytest.mark.parametrize('wrap', ['raw', 'model', 'state_dict', 'module'])
 def test_official_checkpoint_layouts_load_strictly(tmp_path, wrap):
     init_default_scope('mmpretrain')
     from mmpretrain.registry import MODELS
     encoder, state = official_training_state_dict(tmp_path)
+    original = OrderedDict(state)
     if wrap == 'module':
         state = OrderedDict(('module.' + k, v) for k, v in state.items())
     src = str(tmp_path / 'net.pt')
@@ -109,7 +121,11 @@ def test_official_checkpoint_layouts_load_strictly(tmp_path, wrap):
     convert_checkpoint(src, str(tmp_path / 'swin.pth'), 'sdcluster-swin', target_module=encoder)
     converted = torch.load(str(tmp_path / 'swin.pth'))['state_dict']
     key = 'backbone.patch_embed.proj.weight'
-    torch.testing.assert_close(converted[key], state[[k for k in state if k.endswith('encoder_k.patch_embed.proj.weight')][0]])
+    torch.testing.assert_close(converted[key],
+                               state[[k for k in state if k.endswith('encoder_k.patch_embed.proj.weight')][0]])
+    # every tensor is the teacher encoder's own (offset 1), under the same name
+    teacher = {k: v for k, v in original.items() if k.startswith('encoder_k.')}
+    assert_same_tensors(converted, {'backbone.' + k[len('encoder_k.'):]: v for k, v in teacher.items()})
 
     cluster_eval = MODELS.build(dict(
         type='ClusterEval', encoder=dict(type='SwinTransformerOS16', **TINY),
@@ -120,9 +136,14 @@ def test_official_checkpoint_layouts_load_strictly(tmp_path, wrap):
     assert report.complete and not report.unexpected
     # the released ClusterEval.pt layout is what this writes: it converts to itself
     released = torch.load(str(tmp_path / 'ce.pth'))['state_dict']
+    renames = (('encoder.', 'encoder_k.'), ('projector.', 'projector_k.'), ('assign.', 'grouping_k.'))
+    assert_same_tensors(released, OrderedDict(
+        (target + k[len(source):], v) for target, source in renames for k, v in original.items()
+        if k.startswith(source)))
     torch.save(released, str(tmp_path / 'ClusterEval.pt'))
     convert_checkpoint(str(tmp_path / 'ClusterEval.pt'), str(tmp_path / 'ce2.pth'), 'sdcluster-clustereval',
                        target_module=cluster_eval, prefix='')
+    assert_same_tensors(torch.load(str(tmp_path / 'ce2.pth'))['state_dict'], released)
 
 
 def test_swin_release_and_wrong_file(tmp_path):
@@ -133,6 +154,9 @@ def test_swin_release_and_wrong_file(tmp_path):
     report = convert_checkpoint(str(tmp_path / 'Swin-S.pt'), str(tmp_path / 'out.pth'), 'sdcluster-swin',
                                 target_module=encoder)
     assert report.complete
+    released = {k[len('encoder_k.'):]: v for k, v in state.items() if k.startswith('encoder_k.')}
+    assert_same_tensors(torch.load(str(tmp_path / 'out.pth'))['state_dict'],
+                        {'backbone.' + k: v for k, v in released.items()})
     torch.save({'fc.weight': torch.zeros(2, 2)}, str(tmp_path / 'other.pt'))
     with pytest.raises(ValueError, match='no SDCluster encoder'):
         convert_checkpoint(str(tmp_path / 'other.pt'), str(tmp_path / 'o.pth'), 'sdcluster-swin')
@@ -143,13 +167,18 @@ def test_vissl_trunk_converter(tmp_path):
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
     resnet = MODELS.build(dict(type='ResNet', depth=18))
-    trunk = OrderedDict(('_feature_blocks.' + k, v) for k, v in resnet.state_dict().items())
+    gen = torch.Generator().manual_seed(0)  # every float tensor random, so that a key mapped to another shows
+    weights = OrderedDict((k, torch.randn(v.shape, generator=gen) if v.is_floating_point() else v)
+                          for k, v in resnet.state_dict().items())
+    trunk = OrderedDict(('_feature_blocks.' + k, v) for k, v in weights.items())
     vissl = dict(phase_idx=3, classy_state_dict=dict(base_model=dict(model=dict(
         trunk=trunk, heads={'0.clf.0.weight': torch.zeros(2, 2)}))))
     torch.save(vissl, str(tmp_path / 'model_final_checkpoint.torch'))
     report = convert_checkpoint(str(tmp_path / 'model_final_checkpoint.torch'), str(tmp_path / 'r18.pth'),
                                 'vissl-resnet', target_module=resnet)
     assert report.complete and not report.unexpected
+    assert_same_tensors(torch.load(str(tmp_path / 'r18.pth'))['state_dict'],
+                        {'backbone.' + k: v for k, v in weights.items()})  # the head is dropped
 
 
 def test_vis_cluster_tool(tmp_path):
