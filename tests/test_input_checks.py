@@ -40,6 +40,24 @@ def test_valid_sample_loads(tmp_path):
     assert sample['gt_seg_map'].max() <= 5 and sample['img'].shape == (32, 32, 3)
 
 
+def test_reduce_zero_label_ignores_zero_and_shifts_the_classes(tmp_path):
+    """A label with every value 0..6 at known places: 0 (no class) reads as 255 (ignored), k as k - 1, and an
+    already ignored 255 stays 255."""
+    label = (np.arange(32 * 32).reshape(32, 32) % 7).astype(np.uint8)
+    label[5:9, 3:20] = 0
+    label[31, 30:] = 255
+    write_pair(tmp_path, 'a', good_image(), label)
+    loaded = build_dataset(tmp_path)[0]['gt_seg_map']
+    expected = label.astype(int) - 1
+    expected[(label == 0) | (label == 255)] = 255
+    np.testing.assert_array_equal(loaded, expected)
+    init_default_scope('mmseg')
+    plain = TRANSFORMS.build(dict(type='CheckedLoadAnnotations', num_classes=7, reduce_zero_label=False))
+    results = plain(dict(seg_map_path=str(tmp_path / 'ann_dir' / 'train' / 'a.png'), seg_fields=[],
+                         ori_shape=(32, 32)))
+    np.testing.assert_array_equal(results['gt_seg_map'], label)  # without the option the stored values
+
+
 def test_missing_data_root(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere'):
         build_dataset(tmp_path / 'nowhere')

@@ -134,6 +134,12 @@ def test_rgb_conversion(zips, tmp_path):
     sample = dataset[0]
     assert len(dataset) == 9 and sample['img'].shape == (128, 128, 3)
     assert set(np.unique(sample['gt_seg_map'])) <= set(range(6)) | {255}
+    # reduce_zero_label on a crop with the boundary line: 0 -> 255 (ignored), class k -> k - 1, pixel for pixel
+    names = [osp.basename(dataset.get_data_info(i)['seg_map_path']) for i in range(len(dataset))]
+    source = expected_index(scenes['2_13'][2])[128:256, 0:128]
+    assert (source == 0).any() and len(np.unique(source)) >= 4
+    np.testing.assert_array_equal(dataset[names.index('2_13_0_128_128_256.png')]['gt_seg_map'],
+                                  np.where(source == 0, 255, source.astype(int) - 1))
 
 
 def test_rgbir_conversion_keeps_band_order(zips, tmp_path):
