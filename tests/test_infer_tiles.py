@@ -152,9 +152,23 @@ def test_blend_weights_are_positive_symmetric_and_peak_in_the_middle():
 
 
 def test_bf16_autocast_stays_close_to_float32(model):
+    """amp='bf16' really runs the convolutions in bfloat16 (seen by a hook on the classifier), and the blended
+    logits stay close to float32."""
     rgb = rgb_scene(120, 120, seed=3)
-    full, _ = blended(model, rgb, batch_size=4)
-    half, _ = blended(model, rgb, batch_size=4, amp='bf16')
+
+    def blended_with_classifier_dtypes(**options):
+        dtypes = []
+        handle = model.decode_head.conv_seg.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+        try:
+            logits, _ = blended(model, rgb, batch_size=4, **options)
+        finally:
+            handle.remove()
+        return logits, set(dtypes)
+
+    full, full_dtypes = blended_with_classifier_dtypes()
+    half, half_dtypes = blended_with_classifier_dtypes(amp='bf16')
+    assert full_dtypes == {torch.float32} and half_dtypes == {torch.bfloat16}
+    assert (half - full).abs().max() > 0
     assert (half - full).abs().max() < 0.05 * full.abs().max()
 
 
