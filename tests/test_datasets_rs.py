@@ -109,6 +109,10 @@ def test_split_tool_and_split_files(buildings, monkeypatch, capsys):
     lines = {s: (root / 'splits' / f'{s}.txt').read_text().splitlines() for s in ('train', 'val', 'test')}
     assert sorted(sum(lines.values(), [])) == sorted(set(sum(lines.values(), [])))  # disjoint
     assert 'images/a.png masks/a.png' in sum(lines.values(), [])
+    assert {s: len(v) for s, v in lines.items()} == dict(train=6, val=2, test=2)
+    everything = ['images/a.png masks/a.png', 'images/b.tif masks/b.tif'] + [
+        f'images/more/{i}.png masks/more/{i}.png' for i in range(8)]
+    assert sorted(sum(lines.values(), [])) == sorted(everything)  # every pair once, in exactly one split
     with pytest.raises(SystemExit, match='already exist'):  # nothing overwritten
         run_tool('split_dataset', argv, monkeypatch, capsys)
     dataset = build_buildings(root, ann_file='splits/val.txt')
