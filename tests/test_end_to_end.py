@@ -1,12 +1,15 @@
 """FALSE pre-training -> backbone export -> UperNet fine-tuning -> test, with real Runners on CPU."""
+import copy
 import glob
 import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
@@ -25,16 +28,57 @@ def data_root(tmp_path_factory):
 
 
 def pretrain_config(data_root, work_dir):
+    """4 iterations that learn: every batch holds all 8 crops, the views are easy (crop and flip only) and the
+    LR is high, so that the loss falls (from about ln 15) within the run."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py'))
     cfg.work_dir = work_dir
-    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = data_root
-    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
-    cfg.train_cfg.max_epochs = 2
-    cfg.param_scheduler[0].end = 2
-    cfg.default_hooks.checkpoint.interval = 2
+    views = cfg.train_dataloader.dataset.pipeline[1].transforms[0]
+    views[0].update(scale=32, crop_ratio_range=(0.5, 1.0))
+    del views[2:]
+    cfg.optim_wrapper.optimizer.lr = 48.
+    cfg.train_cfg.max_epochs = 4
+    cfg.param_scheduler[0].end = 4
+    cfg.default_hooks.checkpoint.interval = 4
     cfg.default_hooks.logger.interval = 1
     return cfg
+
+
+class StateAtStart(Hook):
+    """The model's weights when training starts (after the Runner initialised them)."""
+
+    def before_train(self, runner):
+        self.state = copy.deepcopy(runner.model.state_dict())
+
+
+def assert_loss_falls(runner, iterations, margin=0.1, name='loss'):
+    """The loss the Runner logged at every iteration: the last is below the first by ``margin``."""
+    losses = runner.message_hub.get_scalar(f'train/{name}').data[0]
+    assert len(losses) == iterations
+    assert losses[-1] < losses[0] - margin, losses
+
+
+def assert_trained(exported, initial, prefix='backbone.', unused=()):
+    """Every floating-point tensor of the exported backbone moved away from its initial value, except those the
+    loss does not reach (names starting with one of ``unused``), which kept it."""
+    assert exported
+    same = {k[len(prefix):] for k, v in exported.items()
+            if v.is_floating_point() and torch.equal(v, initial[k[len(prefix):]])}
+    assert same == {k for k in same if k.startswith(tuple(unused))} == {
+        k for k, v in initial.items() if v.is_floating_point() and k.startswith(tuple(unused))}, same
+
+
+def last_val_metrics(runner):
+    """The metrics the Runner logged at its last validation (name -> value), without the timings."""
+    return {k[len('val/'):]: v.current() for k, v in runner.message_hub.log_scalars.items()
+            if k.startswith('val/') and k not in ('val/time', 'val/data_time')}
+
+
+def assert_same_metrics(metrics, validated):
+    """Every logged validation metric has the same value (NaN for NaN: a class absent from the data)."""
+    assert validated and set(validated) <= set(metrics)
+    np.testing.assert_equal({k: float(metrics[k]) for k in validated}, {k: float(v) for k, v in validated.items()})
 
 
 def finetune_config(data_root, work_dir, backbone):
@@ -56,11 +100,14 @@ def finetune_config(data_root, work_dir, backbone):
 
 def test_pretrain_export_finetune_test(data_root, tmp_path):
     runner = Runner.from_cfg(pretrain_config(data_root, str(tmp_path / 'pretrain')))
+    start = StateAtStart()
+    runner.register_hook(start)
     runner.train()
-    ssl_checkpoint = osp.join(tmp_path, 'pretrain', 'epoch_2.pth')
+    ssl_checkpoint = osp.join(tmp_path, 'pretrain', 'epoch_4.pth')
     assert osp.isfile(ssl_checkpoint)
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert torch.isfinite(torch.tensor(loss))
+    assert_loss_falls(runner, iterations=4)
 
     init_default_scope('mmseg')
     target = SEG_MODELS.build(dict(type='ResNet', depth=18))
@@ -69,6 +116,7 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
     exported = torch.load(backbone_path, map_location='cpu')['state_dict']
     trained = torch.load(ssl_checkpoint, map_location='cpu', weights_only=False)['state_dict']
     assert set(exported) == {k for k in trained if k.startswith('backbone.')}
+    assert_trained(exported, {k[len('backbone.'):]: v for k, v in start.state.items() if k.startswith('backbone.')})
 
     cfg = finetune_config(data_root, str(tmp_path / 'finetune'), backbone_path)
     model = SEG_MODELS.build(cfg.model)
@@ -78,6 +126,7 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
 
     runner = Runner.from_cfg(cfg)
     runner.train()
+    validated = last_val_metrics(runner)  # logged by the validation at iteration 3
     checkpoint = osp.join(tmp_path, 'finetune', 'iter_3.pth')
     assert osp.isfile(checkpoint)
 
@@ -85,6 +134,8 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
     test_cfg.load_from = checkpoint  # a full Runner checkpoint: needs the weights_only fix
     metrics = Runner.from_cfg(test_cfg).test()
     assert {'aAcc', 'mIoU'} <= set(metrics)
+    # the test split is the validation split and the checkpoint the one validated at iteration 3
+    assert_same_metrics(metrics, validated)
     assert glob.glob(osp.join(tmp_path, 'test', '*', '*.json'))
 
 

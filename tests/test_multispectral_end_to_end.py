@@ -16,6 +16,8 @@ from mmseg.registry import MODELS as SEG_MODELS
 
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.utils import export_backbone
+from test_end_to_end import (StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained,
+                             last_val_metrics)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -40,25 +42,40 @@ def data_root(tmp_path_factory):
     return root
 
 
-def test_rgbir_pretrain_export_finetune(data_root, tmp_path):
+def pretrain_config(data_root, work_dir):
+    """4 iterations that learn: every batch holds all 8 crops, the views are easy (crop and flip only; the band
+    transforms have their own tests) and the LR is high, so that the loss falls within the run."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'false_r50_potsdam-rgbir.py'))
-    cfg.work_dir = str(tmp_path / 'pretrain')
+    cfg.work_dir = work_dir
     cfg.model.backbone.update(depth=18, norm_cfg=dict(type='BN'))
     cfg.model.neck.update(in_channels=512, hid_channels=64, out_channels=32)
-    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = data_root
-    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
-    cfg.train_cfg.max_epochs = 1
-    cfg.param_scheduler[0].end = 1
-    cfg.default_hooks.checkpoint.interval = 1
+    views = cfg.train_dataloader.dataset.pipeline[1].transforms[0]
+    views[0].update(scale=32, crop_ratio_range=(0.5, 1.0))
+    del views[2:]
+    cfg.optim_wrapper.optimizer.lr = 48.
+    cfg.train_cfg.max_epochs = 4
+    cfg.param_scheduler[0].end = 4
+    cfg.default_hooks.checkpoint.interval = 4
+    return cfg
+
+
+def test_rgbir_pretrain_export_finetune(data_root, tmp_path):
+    cfg = pretrain_config(data_root, str(tmp_path / 'pretrain'))
     runner = Runner.from_cfg(cfg)
+    start = StateAtStart()
+    runner.register_hook(start)
     runner.train()
     assert runner.model.backbone.conv1.weight.shape[1] == 4
+    assert_loss_falls(runner, iterations=4)
 
     init_default_scope('mmseg')
     backbone_path = str(tmp_path / 'backbone.pth')
-    export_backbone(osp.join(cfg.work_dir, 'epoch_1.pth'), backbone_path,
+    export_backbone(osp.join(cfg.work_dir, 'epoch_4.pth'), backbone_path,
                     target_module=SEG_MODELS.build(dict(type='ResNet', depth=18, in_channels=4)))
+    assert_trained(torch.load(backbone_path, map_location='cpu')['state_dict'],
+                   {k[len('backbone.'):]: v for k, v in start.state.items() if k.startswith('backbone.')})
 
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_false_potsdam-rgbir.py'))
     cfg.work_dir = str(tmp_path / 'finetune')
@@ -80,5 +97,7 @@ def test_rgbir_pretrain_export_finetune(data_root, tmp_path):
     runner.model.init_weights()
     torch.testing.assert_close(runner.model.backbone.conv1.weight, exported['backbone.conv1.weight'])
     runner.train()
+    validated = last_val_metrics(runner)  # logged by the validation at iteration 2
     metrics = runner.val_loop.run()
     assert 'aAcc' in metrics and 0 <= metrics['aAcc'] <= 100
+    assert_same_metrics(metrics, validated)  # the same weights and data

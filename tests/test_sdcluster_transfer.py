@@ -13,6 +13,7 @@ from mmengine.runner import Runner
 
 from rs_ssl_plugin.converters import convert_checkpoint
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
+from test_end_to_end import StateAtStart, assert_loss_falls, assert_trained
 from test_tools import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -27,6 +28,10 @@ def data_root(tmp_path_factory):
 
 
 def tiny_pretrain_config(data_root, work_dir):
+    """8 iterations that learn: every batch holds all 4 images, the two views are large crops (scale 0.8-1) without
+    colour transforms, and the LR is lower than the official one (whose first steps throw a tiny Swin far from its
+    teacher). The distillation loss then falls by 0.2 to 1.8 (seeds 0-5); the slot contrast does not fall reliably
+    this early, and in 4 iterations either rose as often as it fell."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'))
     cfg.work_dir = work_dir
     cfg.model.backbone.update(TINY)
@@ -35,12 +40,14 @@ def tiny_pretrain_config(data_root, work_dir):
     cfg.model.predictor.update(in_channels=16, hidden_channels=32, out_channels=16)
     cfg.optim_wrapper.type = 'OptimWrapper'  # no AMP on CPU
     cfg.optim_wrapper.pop('loss_scale')
-    cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False, pin_memory=False)
+    cfg.optim_wrapper.optimizer.lr = 5e-4
+    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False, pin_memory=False)
     cfg.train_dataloader.dataset.update(data_root=data_root, data_prefix='unlabeled')
-    cfg.train_dataloader.dataset.pipeline[1].update(global_size=64)
-    cfg.train_cfg.max_epochs = 2
-    cfg.param_scheduler[0].end = 2
-    cfg.default_hooks.checkpoint.interval = 2
+    cfg.train_dataloader.dataset.pipeline[1].update(global_size=64, global_scale=(0.8, 1.0))
+    cfg.train_dataloader.dataset.pipeline[3].transforms = []
+    cfg.train_cfg.max_epochs = 8
+    cfg.param_scheduler[0].end = 8
+    cfg.default_hooks.checkpoint.interval = 8
     cfg.default_hooks.logger.interval = 1
     cfg.pop('model_wrapper_cfg')
     return cfg
@@ -58,9 +65,16 @@ def tiny_upernet_config(data_root, backbone_path):
 
 def test_pretrain_convert_and_finetune(data_root, tmp_path):
     runner = Runner.from_cfg(tiny_pretrain_config(data_root, str(tmp_path / 'pretrain')))
+    start = StateAtStart()
+    runner.register_hook(start)
     runner.train()
+    assert_loss_falls(runner, iterations=8, name='loss_sd')
     teacher = runner.model.teacher.module.backbone.state_dict()
-    checkpoint = str(tmp_path / 'pretrain' / 'epoch_2.pth')
+    prefix = 'teacher.module.backbone.'
+    # the intermediate-stage norms are not used by the loss (see the config's find_unused_parameters)
+    assert_trained(teacher, {k[len(prefix):]: v for k, v in start.state.items() if k.startswith(prefix)}, prefix='',
+                   unused=('norm0.', 'norm1.', 'norm2.'))
+    checkpoint = str(tmp_path / 'pretrain' / 'epoch_8.pth')
 
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
