@@ -270,9 +270,13 @@ def test_runner_trains_head_on_cpu(potsdam_root, tmp_path):
     after = runner.model.state_dict()
     assert any(not torch.equal(v, after[k]) for k, v in snapshot.state.items() if k.startswith('head.'))
     assert all(torch.equal(v, after[k]) for k, v in snapshot.state.items() if k.startswith('backbone.'))
+    # logged by the validation at epoch 2: the same weights and data give the same Hungarian metrics
+    validated = {name: runner.message_hub.get_scalar(f'val/{name}').current()
+                 for name in ('hungarian/Acc', 'hungarian/mIoU')}
     metrics = runner.val_loop.run()
     assert set(metrics) == {'hungarian/Acc', 'hungarian/mIoU'}
     assert 0 <= metrics['hungarian/mIoU'] <= 100
+    assert metrics == validated
 
     # cluster maps of unlabelled images through mmseg's inference API (what tools/vis_cluster.py uses)
     model = init_model(cfg, osp.join(str(tmp_path), 'epoch_2.pth'), device='cpu')

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 
 import rs_ssl_plugin  # noqa: F401
@@ -167,15 +168,33 @@ def tiny_runner_cfg(root, work_dir, max_iters=4):
         experiment_name=f'sdsh_{osp.basename(str(work_dir))}')
 
 
+class StateAtStart(Hook):
+    """The model's weights when training starts (after the Runner initialised them)."""
+
+    def before_train(self, runner):
+        self.state = {k: v.clone() for k, v in runner.model.state_dict().items()}
+
+
 def test_runner_trains_and_evaluates_on_cpu(tmp_path):
     from mmengine.runner import Runner
     root = write_class_folders(tmp_path / 'data', num_classes=3, per_class=4)
     runner = Runner.from_cfg(Config(tiny_runner_cfg(root, tmp_path / 'work')))
     model = runner.model
+    start = StateAtStart()
+    runner.register_hook(start)
     runner.train()
+    # logged by the validation at iteration 4: the same weights and data give the same metrics
+    validated = {name: runner.message_hub.get_scalar(f'val/{name}').current()
+                 for name in ('retrieval/mAP', 'retrieval/mAP@2', 'retrieval/P@1')}
     metrics = runner.val_loop.run()
     assert set(metrics) == {'retrieval/mAP', 'retrieval/mAP@2', 'retrieval/P@1'}
     assert 0.0 <= metrics['retrieval/mAP'] <= 1.0
+    assert metrics == validated
+    # the student trained and the teacher (evaluated) followed it
+    for prefix in ('backbone.', 'teacher.backbone.'):
+        moved = [not torch.equal(v, start.state[k]) for k, v in model.state_dict().items()
+                 if k.startswith(prefix) and v.is_floating_point()]
+        assert moved and any(moved), prefix
     momentum = runner.message_hub.get_scalar('train/teacher_momentum').current()
     assert 0.992 < momentum < 1.0  # cosine 0.992 -> 1 over 4 iterations, value of the last one
     groups = runner.optim_wrapper.optimizer.param_groups
