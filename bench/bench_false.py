@@ -21,12 +21,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import rs_ssl_plugin  # noqa: E402,F401
+from bench_utils import timed  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
-from rs_ssl_plugin.models.losses import false_loss  # noqa: E402
-from bench_utils import timed  # noqa: E402
+
+import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.methods.false.loss import false_loss  # noqa: E402
 
 PRESETS = dict(
     small=dict(depth=18, batch=16, size=96, bf16=False, channels_last=False),

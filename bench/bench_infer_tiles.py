@@ -23,8 +23,8 @@ in turn, so that load drifting on a shared machine affects them alike.
 """
 import argparse
 import json
-import statistics
 import os.path as osp
+import statistics
 import sys
 import tempfile
 import time
@@ -37,8 +37,8 @@ from rasterio.transform import from_origin
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from rs_ssl_plugin.apis import (AMP_DTYPES, ArrayScene, RasterScene, iter_blended_logits,  # noqa: E402
-                                iter_class_rows, segment_raster)
+from rs_ssl_plugin.apis.scene_io import ArrayScene, RasterScene, segment_raster
+from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, iter_blended_logits, iter_class_rows
 from rs_ssl_plugin.datasets.synthetic import generate_scene  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

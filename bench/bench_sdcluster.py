@@ -18,15 +18,16 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import rs_ssl_plugin  # noqa: E402,F401
+from bench_utils import timed  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
-from rs_ssl_plugin.datasets.transforms import OverlappingMultiCrop, RandomFlipViews  # noqa: E402
-from bench_utils import timed  # noqa: E402
+
+import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.methods.sdcluster.views import OverlappingMultiCrop, RandomFlipViews  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = dict(

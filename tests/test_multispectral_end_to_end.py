@@ -14,10 +14,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
+from conftest import REPO
+from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-from rs_ssl_plugin.utils import export_backbone
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def png_to_rgbir(png: str) -> None:

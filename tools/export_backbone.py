@@ -7,13 +7,10 @@ With --target-config the backbone of that config is built and nothing is written
 weight (no missing key, no shape mismatch).
 """
 import argparse
-import os.path as osp
 import sys
 
-# Importable from a plain checkout; importing the plugin registers its modules.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import rs_ssl_plugin  # noqa: E402,F401
-from rs_ssl_plugin.utils import build_config_module, export_backbone  # noqa: E402
+from rs_ssl_plugin.checkpoints.export import export_backbone
+from rs_ssl_plugin.utils.config_modules import build_config_module
 
 
 def parse_args():

@@ -1,8 +1,8 @@
+"""Datasets, loaders and input checks shared by the methods (method-specific datasets live in methods/)."""
+from . import preparation, transforms
 from .seg_datasets import CheckedPotsdamDataset, CheckedSegDatasetMixin
-from .retrieval import AIDRetrieval, RetrievalImageFolder, UCMercedRetrieval  # noqa: F401
 from .shaanxi_buildings import ShaanxiBuildingsDataset
-from .transforms import *  # noqa: F401,F403
 from .unlabeled import UnlabeledImageFolder
-from .unsupervised_seg import CocoStuff27Dataset, Potsdam3Dataset
 
-__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'ShaanxiBuildingsDataset', 'UnlabeledImageFolder', 'CocoStuff27Dataset', 'Potsdam3Dataset']
+__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'ShaanxiBuildingsDataset', 'UnlabeledImageFolder',
+           'preparation', 'transforms']

@@ -5,15 +5,9 @@ reduce_zero_label=True) and OUT_DIR/unlabeled. Re-running with the same paramete
 OUT_DIR holding anything else is refused and left untouched.
 """
 import argparse
-import os.path as osp
 import sys
 
-try:
-    import rs_ssl_plugin  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam  # noqa: E402
+from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
 
 def parse_args():

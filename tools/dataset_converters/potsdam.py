@@ -14,12 +14,7 @@ import argparse
 import os.path as osp
 import sys
 
-try:
-    import rs_ssl_plugin  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from rs_ssl_plugin.datasets.converters.potsdam import convert_potsdam  # noqa: E402
+from rs_ssl_plugin.datasets.preparation.potsdam import convert_potsdam
 
 
 def parse_args():

@@ -9,13 +9,10 @@ nothing is written unless its every tensor receives a weight and no weight is le
 {'state_dict': {'backbone.*': ...}}, works with init_cfg=dict(type='Pretrained', prefix='backbone.').
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import rs_ssl_plugin  # noqa: E402,F401
-from rs_ssl_plugin.converters import CONVERTERS, convert_checkpoint  # noqa: E402
-from rs_ssl_plugin.utils import build_config_module  # noqa: E402
+from rs_ssl_plugin.checkpoints.conversion import CONVERTERS, convert_checkpoint
+from rs_ssl_plugin.utils.config_modules import build_config_module
 
 
 def parse_args():
