@@ -26,6 +26,8 @@ class CheckedSegDatasetMixin:
         require_files((info['img_path'] for info in data_list), f'{name}: image files')
         if ann_dir:
             require_files((info['seg_map_path'] for info in data_list), f'{name}: label files')
+        for info in data_list:  # lets CheckedLoadAnnotations check the label range without repeating it
+            info['num_classes'] = len(self.metainfo['classes'])
         return data_list
 
 

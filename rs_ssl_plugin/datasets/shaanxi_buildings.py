@@ -95,4 +95,4 @@ class ShaanxiBuildingsDataset(BaseSegDataset):
         else:
             pairs = pair_images_and_masks(self.data_prefix['img_path'], self.data_prefix['seg_map_path'])
         return [dict(img_path=img, seg_map_path=mask, label_map=self.label_map,
-                     reduce_zero_label=self.reduce_zero_label, seg_fields=[]) for img, mask in pairs]
+                     reduce_zero_label=self.reduce_zero_label, seg_fields=[], num_classes=2) for img, mask in pairs]
