@@ -34,6 +34,7 @@ PRESETS = dict(
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--preset', choices=sorted(PRESETS), default='small')
@@ -51,6 +52,7 @@ def parse_args():
 
 
 def main():
+    """Time an SDSH step and the bare backbone step in alternating rounds and print the JSON."""
     args = parse_args()
     preset = dict(PRESETS[args.preset])
     preset.update({k: v for k, v in dict(batch=args.batch, num_local=args.num_local,

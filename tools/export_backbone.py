@@ -14,6 +14,7 @@ from rs_ssl_plugin.utils.config_modules import build_config_module
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='SSL Runner checkpoint (or a raw / state_dict- / model-wrapped dict)')
     parser.add_argument('out', help='output file; never overwritten unless --force')
@@ -25,6 +26,7 @@ def parse_args():
 
 
 def main():
+    """Export the backbone weights (checked against ``--target-config`` if given) and print the report."""
     args = parse_args()
     try:
         target = build_config_module(args.target_config, args.target_key) if args.target_config else None

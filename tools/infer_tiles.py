@@ -26,6 +26,7 @@ SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
 
 def parse_args(argv=None):
+    """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='model config')
     parser.add_argument('checkpoint', help='fine-tuned checkpoint')
@@ -45,6 +46,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Segment every scene into its class GeoTIFF and colour PNG; exits with the error on bad input."""
     args = parse_args(argv)
     try:
         jobs = scene_output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)

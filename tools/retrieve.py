@@ -24,6 +24,7 @@ from rs_ssl_plugin.apis.retrieval import evaluate_retrieval, search_folder
 
 
 def parse_args(argv=None):
+    """Arguments of the ``eval`` or ``search`` sub-command from ``argv`` (default ``sys.argv``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest='command', required=True)
     for name in ('eval', 'search'):
@@ -48,6 +49,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Run ``eval`` (metrics on the config's test set) or ``search`` (nearest images of a query)."""
     args = parse_args(argv)
     try:
         if args.command == 'eval':

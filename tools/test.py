@@ -16,6 +16,7 @@ from rs_ssl_plugin.utils.work_dir import resolve_work_dir
 
 
 def parse_args():
+    """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
     parser = argparse.ArgumentParser(
         description='Test a segmentation model. Segmentation configs only (default_scope=\'mmseg\', e.g. '
         'configs/upernet_*.py); self-supervised pre-training configs have no test loop.')
@@ -43,6 +44,7 @@ def parse_args():
 
 
 def main():
+    """Test the checkpoint with the config's test loop and evaluator (plus the requested outputs)."""
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher

@@ -15,6 +15,7 @@ from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_d
 
 
 def parse_args():
+    """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
     parser = argparse.ArgumentParser(
         description='Train a self-supervised pre-training or a segmentation model. Refuses to write into '
         'a work_dir that already holds checkpoints unless --resume is given.')
@@ -36,6 +37,7 @@ def parse_args():
 
 
 def main():
+    """Train with the config, refusing a work_dir that already holds checkpoints unless ``--resume``."""
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher

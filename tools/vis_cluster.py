@@ -31,6 +31,7 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
 
 
 def parse_args(argv=None):
+    """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='ClusterEval/SDCluster checkpoint, or a segmentor checkpoint')
     parser.add_argument('inputs', nargs='+', help='image files or folders')
@@ -47,6 +48,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Write the cluster maps (colour map and overlay) of every input image."""
     args = parse_args(argv)
     try:
         paths = collect_image_files(args.inputs, IMAGE_EXTENSIONS)

@@ -27,6 +27,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def refuse_overwrite(path: Optional[str], force: bool) -> None:
+    """Raise ``FileExistsError`` if ``path`` exists and ``force`` is not set."""
     if path and osp.exists(path) and not force:
         raise FileExistsError(f'{path} already exists; pass --force to overwrite it')
 

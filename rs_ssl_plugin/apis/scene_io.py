@@ -49,11 +49,13 @@ class RasterScene:
                           f'({error})') from error
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` array."""
         if self._pixels is not None:
             return self._pixels[:, top:bottom, left:right]
         return self._read_window(Window(left, top, right - left, bottom - top))
 
     def close(self) -> None:
+        """Close the underlying rasterio dataset."""
         self._dataset.close()
 
     def __enter__(self) -> 'RasterScene':
@@ -73,6 +75,7 @@ class ArrayScene:
         self.count, self.height, self.width = pixels.shape
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` view."""
         return self.pixels[:, top:bottom, left:right]
 
 
@@ -102,6 +105,7 @@ class PngRowWriter:
         self.rows_written += len(rgb_rows)
 
     def close(self) -> None:
+        """Finish the zlib stream and the file; ``RuntimeError`` unless all ``height`` rows were written."""
         if self.rows_written != self.height:
             raise RuntimeError(f'PNG got {self.rows_written} of {self.height} rows')
         self._chunk(b'IDAT', self._compressor.flush())
@@ -149,12 +153,14 @@ class ClassMapWriter:
         self._next_row += classes.shape[0]
 
     def commit(self) -> None:
+        """Close both files and move them onto ``tif_path`` and ``png_path``."""
         self._tif.close()
         self._png.close()
         os.replace(self._tif_tmp, self.tif_path)
         os.replace(self._png_tmp, self.png_path)
 
     def discard(self) -> None:
+        """Close both files and remove the temporary ones, leaving any existing outputs untouched."""
         self._tif.close()
         self._png.discard()
         for path in (self._tif_tmp, self._png_tmp):

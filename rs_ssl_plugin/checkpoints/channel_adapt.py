@@ -118,6 +118,7 @@ class ChannelAdaptedPretrainedInit:
         self.map_location = map_location
 
     def __call__(self, module: nn.Module) -> None:
+        """Load the checkpoint (under ``prefix``) into ``module`` non-strictly, 3-band kernels adapted to its bands."""
         from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix, load_state_dict
         if self.prefix:
             state_dict = _load_checkpoint_with_prefix(self.prefix, self.checkpoint, map_location=self.map_location)

@@ -30,6 +30,7 @@ TIFF_EXTENSIONS = ('.tif', '.tiff')
 
 
 def is_tiff(path: str) -> bool:
+    """Whether ``path`` ends in ``.tif`` or ``.tiff`` (case-insensitive)."""
     return path.lower().endswith(TIFF_EXTENSIONS)
 
 

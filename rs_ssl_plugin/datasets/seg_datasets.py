@@ -1,3 +1,4 @@
+"""Segmentation datasets that fail early, naming the path, on missing folders, images or label files."""
 import os.path as osp
 from typing import List
 
@@ -11,6 +12,7 @@ class CheckedSegDatasetMixin:
     """Fails early, naming the path, on a missing data root or folder, no images, or missing labels."""
 
     def load_data_list(self) -> List[dict]:
+        """The parent's samples, after checking folders and files, each with the dataset's ``num_classes``."""
         name = type(self).__name__
         if self.data_root:
             require_dir(self.data_root, f'{name}: data_root')

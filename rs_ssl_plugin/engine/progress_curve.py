@@ -1,3 +1,4 @@
+"""Base of the learning-rate schedulers defined as a curve over training progress."""
 from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 
@@ -25,6 +26,7 @@ class ProgressCurveLR(LRSchedulerMixin, _ParamScheduler):
                    **kwargs)
 
     def factor(self, progress: float) -> float:
+        """Multiplier of the base learning rate at ``progress`` in [0, 1); implemented by subclasses."""
         raise NotImplementedError
 
     def _get_value(self):

@@ -120,6 +120,7 @@ class PerClassSegMetric(BaseMetric):
         return path
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Accumulate each sample's confusion matrix (and write its colour prediction with ``save_predictions``)."""
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data'].squeeze(0)
@@ -137,6 +138,8 @@ class PerClassSegMetric(BaseMetric):
             raise OSError(f'PerClassSegMetric: could not write {path}')
 
     def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:
+        """``aAcc``, the class means ``mIoU``/``mF1``/``mPrecision``/``mRecall`` and per-class ``<metric>.<class>``
+        in %, from the summed confusion matrix; logs the table and writes the reports with ``output_dir``."""
         classes = list(self.dataset_meta['classes'])
         matrix = np.sum(results, axis=0)
         scores = metrics_from_confusion(matrix)

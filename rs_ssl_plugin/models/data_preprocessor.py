@@ -1,3 +1,4 @@
+"""Self-supervised data preprocessor for images of any band count."""
 from typing import Sequence
 
 import torch

@@ -18,6 +18,7 @@ from rs_ssl_plugin.methods.iddc.preparation import layout_cocostuff27
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('images', help='COCO-2017 image folder holding train2017/ and val2017/')
     parser.add_argument('labels', help='stuffthingmaps_trainval2017 folder holding train2017/ and val2017/')
@@ -29,6 +30,7 @@ def parse_args():
 
 
 def main():
+    """Lay out COCO-Stuff-27 with :func:`layout_cocostuff27` and print the images per split."""
     args = parse_args()
     try:
         counts = layout_cocostuff27(args.images, args.labels, args.curated, args.out_dir, args.copy, args.force)

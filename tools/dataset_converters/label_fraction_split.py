@@ -19,6 +19,7 @@ from rs_ssl_plugin.datasets.preparation.splits import (
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', help='list file or image folder of the full training set')
     parser.add_argument('out_dir', help='folder for the subset list files')
@@ -30,6 +31,7 @@ def parse_args():
 
 
 def main():
+    """Write one list file per label fraction and print the subset sizes."""
     args = parse_args()
     try:
         samples = read_samples(args.source)

@@ -18,6 +18,7 @@ from rs_ssl_plugin.methods.iddc.preparation import convert_iic_potsdam
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='folder of the IIC/STEGO Potsdam benchmark (imgs/, gt/, split lists)')
     parser.add_argument('out_dir', help='output folder; must be new or empty unless --force')
@@ -26,6 +27,7 @@ def parse_args():
 
 
 def main():
+    """Convert the IIC Potsdam crops with :func:`convert_iic_potsdam` and print the counts per split."""
     args = parse_args()
     try:
         counts = convert_iic_potsdam(args.src, args.out_dir, args.force)

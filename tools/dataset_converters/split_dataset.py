@@ -13,6 +13,7 @@ from rs_ssl_plugin.datasets.preparation.splits import image_mask_lines, split_sa
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data_root', help='dataset root')
     parser.add_argument('--img-dir', default='images', help='image folder under DATA_ROOT (default images)')
@@ -26,6 +27,7 @@ def parse_args():
 
 
 def main():
+    """Pair images with masks, split them with the seed and write the non-empty split lists."""
     args = parse_args()
     out_dir = args.out_dir or osp.join(args.data_root, 'splits')
     try:

@@ -14,6 +14,7 @@ from rs_ssl_plugin.checkpoints.channel_adapt import adapt_checkpoint_input_chann
 
 
 def parse_args(argv=None):
+    """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='checkpoint with 3-band first-layer weights')
     parser.add_argument('dst', help='output file; never overwritten unless --force')
@@ -26,6 +27,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Write the checkpoint with its first-layer kernel adapted to ``--in-channels`` bands."""
     args = parse_args(argv)
     try:
         key = adapt_checkpoint_input_channels(args.src, args.dst, args.in_channels, args.key, args.prefix,

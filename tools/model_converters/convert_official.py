@@ -16,6 +16,7 @@ from rs_ssl_plugin.utils.config_modules import build_config_module
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output file; never overwritten unless --force')
@@ -28,6 +29,7 @@ def parse_args():
 
 
 def main():
+    """Convert an official checkpoint to the plugin's keys (checked against ``--target-config`` if given)."""
     args = parse_args()
     try:
         target = build_config_module(args.target_config, args.target_key) if args.target_config else None

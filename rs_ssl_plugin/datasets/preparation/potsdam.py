@@ -113,6 +113,7 @@ def write_crop(path: str, crop: np.ndarray) -> None:
 
 
 def split_of(tile: str) -> str:
+    """``'train'`` for the official training tiles, ``'val'`` for every other tile."""
     return 'train' if tile in TRAIN_TILES else 'val'
 
 
@@ -123,6 +124,7 @@ class BandStatistics:
         self.count, self.total, self.squares = 0, None, None
 
     def update(self, image: np.ndarray) -> None:
+        """Add the pixels of an ``H x W`` or ``H x W x C`` image to the sums."""
         pixels = image.reshape(-1, image.shape[-1] if image.ndim == 3 else 1).astype(np.float64)
         total, squares = pixels.sum(0), (pixels ** 2).sum(0)
         self.total = total if self.total is None else self.total + total
@@ -130,6 +132,7 @@ class BandStatistics:
         self.count += pixels.shape[0]
 
     def result(self) -> Dict[str, List[float]]:
+        """``dict(mean=[...], std=[...])`` per band (population std, 3 decimals); ``{}`` before any update."""
         if not self.count:
             return {}
         mean = self.total / self.count
@@ -138,6 +141,7 @@ class BandStatistics:
 
 
 def find_zip(dataset_path: str, name: str) -> str:
+    """Path of zip ``name`` in ``dataset_path``; ``FileNotFoundError`` listing the zips present otherwise."""
     path = osp.join(dataset_path, name)
     if not osp.isfile(path):
         present = sorted(f for f in os.listdir(dataset_path) if f.endswith('.zip')) if osp.isdir(dataset_path) else []
@@ -146,6 +150,7 @@ def find_zip(dataset_path: str, name: str) -> str:
 
 
 def iter_crops(image: np.ndarray, clip: int, stride: int, tile: str) -> Iterator[Tuple[str, np.ndarray]]:
+    """``(name, crop)`` per crop of ``image``, named ``<tile>_<x0>_<y0>_<x1>_<y1>``."""
     for x0, y0, x1, y1 in crop_boxes(image.shape[0], image.shape[1], clip, stride):
         yield f'{tile}_{x0}_{y0}_{x1}_{y1}', image[y0:y1, x0:x1]
 

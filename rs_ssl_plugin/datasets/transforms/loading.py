@@ -1,3 +1,4 @@
+"""Image and label loading transforms that check band counts, label values and sizes, naming the file."""
 from typing import Optional, Sequence, Union
 
 import mmcv
@@ -30,6 +31,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         self.expected_channels = expected_channels
 
     def transform(self, results: dict) -> dict:
+        """Load ``img_path`` as stored, check its band count, then apply ``color_type`` and ``to_float32``."""
         path = results['img_path']
         img = read_image_file(path, 'image file', self.backend_args, self.imdecode_backend)
         check_channels(img, self.expected_channels, path)
@@ -118,6 +120,7 @@ class CheckedLoadBinaryMask(CheckedLoadAnnotations):
         super().__init__(num_classes=2, reduce_zero_label=False, **kwargs)
 
     def to_class_indices(self, label: np.ndarray, path: str, results: dict) -> np.ndarray:
+        """The mask as 0/1 class indices; ``ValueError`` naming ``path`` for multi-channel or non-binary masks."""
         if label.ndim == 3 and (label == label[..., :1]).all():
             label = label[..., 0]
         if label.ndim != 2:

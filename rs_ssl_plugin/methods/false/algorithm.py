@@ -1,3 +1,4 @@
+"""The FALSE algorithm: two views through one backbone pass, embeddings gathered over ranks, FALSE loss."""
 from typing import Dict, List
 
 import torch
@@ -25,6 +26,7 @@ class FALSE(BaseSelfSupervisor):
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
+        """``loss`` over this rank's anchors of the gathered embeddings, and the number of ``false_negative_pairs``."""
         if not isinstance(inputs, list) or len(inputs) != 2:
             raise ValueError('FALSE expects two views per image (MultiView with num_views=2)')
         batch_size = inputs[0].size(0)

@@ -1,3 +1,4 @@
+"""FALSE's loss head: NT-Xent with false-negative self-determination and confidence calibration."""
 import math
 from typing import Optional, Tuple
 

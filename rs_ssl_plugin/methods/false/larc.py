@@ -1,3 +1,4 @@
+"""LARC, FALSE's optimizer: SGD with layer-wise adaptive rate control."""
 from collections import defaultdict
 from typing import Iterable
 
@@ -31,6 +32,7 @@ class LARC(torch.optim.SGD):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One LARC-scaled SGD step over all parameter groups; returns ``closure()``'s loss if given."""
         loss = None
         if closure is not None:
             with torch.enable_grad():

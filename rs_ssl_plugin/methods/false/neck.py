@@ -1,3 +1,4 @@
+"""FALSE's projection neck (VISSL's two-layer MLP head after global average pooling)."""
 from typing import Tuple
 
 import torch

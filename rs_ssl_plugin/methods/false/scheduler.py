@@ -1,3 +1,4 @@
+"""FALSE's learning-rate schedule: VISSL's linear warm-up and adaptive full-wave cosine restarts."""
 import bisect
 import math
 
@@ -52,4 +53,5 @@ class VISSLCosineRestartLR(ProgressCurveLR):
                          verbose=verbose)
 
     def factor(self, progress: float) -> float:
+        """:func:`vissl_warmup_cosine_restart_factor` at ``progress`` with this scheduler's curve parameters."""
         return vissl_warmup_cosine_restart_factor(progress, **self.curve)

@@ -1,3 +1,4 @@
+"""Segmentation data preprocessor that normalises IDDC's channel-stacked training views one by one."""
 from typing import Any, Dict
 
 from mmseg.models.data_preprocessor import SegDataPreProcessor
@@ -9,7 +10,7 @@ from mmseg.utils import stack_batch
 class MultiViewSegDataPreProcessor(SegDataPreProcessor):
     """``SegDataPreProcessor`` that also accepts training images holding several views stacked along the
     channel axis (``V * c`` channels, ``c`` = the length of ``mean``, e.g. from
-    :class:`~rs_ssl_plugin.datasets.transforms.OverlappingCropPair`).
+    :class:`~rs_ssl_plugin.methods.iddc.views.OverlappingCropPair`).
 
     Each view gets the colour-order conversion and normalisation of a single image; the batch is padded
     and stacked as in mmseg, giving ``(B, V * c, H, W)``. Single-view inputs (validation, testing) take
@@ -17,6 +18,7 @@ class MultiViewSegDataPreProcessor(SegDataPreProcessor):
     """
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
+        """``inputs`` ``(B, V * c, H, W)`` normalised view by view (or mmseg's path for one view), ``data_samples``."""
         data = self.cast_data(data)
         view_channels = self.mean.numel() if self._enable_normalize else 3
         channels = data['inputs'][0].size(0)

@@ -50,6 +50,7 @@ class FixedLabelMapMixin:
 
     @classmethod
     def get_label_map(cls, new_classes: Optional[Sequence] = None) -> Dict[int, int]:
+        """``LABEL_MAP``; ``ValueError`` if the config's ``metainfo`` asks for other classes than the fixed ones."""
         if new_classes is not None and tuple(new_classes) != tuple(cls.METAINFO['classes']):
             raise ValueError(f'{cls.__name__} has the fixed classes {cls.METAINFO["classes"]}; '
                              f'got metainfo classes {tuple(new_classes)}')

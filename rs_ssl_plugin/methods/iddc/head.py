@@ -1,3 +1,4 @@
+"""IDDC's trainable clustering head on frozen backbone features."""
 from typing import Optional, Tuple
 
 import torch

@@ -90,6 +90,7 @@ class HungarianIoUMetric(BaseMetric):
         return F.interpolate(seg_map[None, None].float(), size=self.eval_size, mode='nearest')[0, 0].long()
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Accumulate the ``(num_classes, num_clusters)`` confusion matrix of each sample (at ``eval_size``)."""
         num_classes, num_clusters = self._sizes()
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data'].squeeze(0)
@@ -101,6 +102,7 @@ class HungarianIoUMetric(BaseMetric):
             self.results.append(hist.cpu().numpy())
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        """``Acc`` and ``mIoU`` in % after one Hungarian matching on the summed matrix; logs the per-class table."""
         hist = np.sum(results, axis=0)
         iou, class_acc, pixel_acc, cluster_of = matched_scores(hist)
         logger: MMLogger = MMLogger.get_current_instance()

@@ -30,6 +30,7 @@ LIST_NAME = 'Coco164kFull_Stuff_Coarse_7.txt'
 
 
 def place(src: str, dst: str, copy: bool, force: bool) -> None:
+    """Symlink (or with ``copy`` copy) ``src`` to ``dst``; an existing ``dst`` is replaced only with ``force``."""
     if osp.lexists(dst):
         if not force:
             raise FileExistsError(f'{dst} already exists; pass --force to replace it')
@@ -42,7 +43,7 @@ def place(src: str, dst: str, copy: bool, force: bool) -> None:
 
 def layout_cocostuff27(images: str, labels: str, curated: str, out_dir: str, copy: bool = False,
                        force: bool = False) -> dict:
-    """Check every listed image and label map exists, then link or copy them; returns ids per split."""
+    """Check every listed image and label map exists, then link or copy them; returns the image count per split."""
     plan = {}
     for split in COCO_SPLITS:
         list_path = osp.join(curated, split, LIST_NAME)
@@ -70,6 +71,7 @@ NUM_CLASSES = 6
 
 
 def read_split(src: str, list_name: str) -> list:
+    """The non-empty lines (crop ids) of split list ``list_name`` in ``src``."""
     path = osp.join(src, list_name)
     if not osp.isfile(path):
         raise FileNotFoundError(f'split list {path} does not exist')
@@ -78,6 +80,7 @@ def read_split(src: str, list_name: str) -> list:
 
 
 def read_mat(path: str, key: str) -> np.ndarray:
+    """Array ``key`` of MATLAB file ``path``; ``ValueError``/``KeyError`` naming the file otherwise."""
     try:
         content = loadmat(path)
     except Exception as error:  # scipy raises several types for truncated or foreign files

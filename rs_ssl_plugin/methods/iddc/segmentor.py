@@ -1,3 +1,4 @@
+"""The IDDC segmentor: frozen DINO ViT, trained clustering head, whole or sliding-window inference."""
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -24,7 +25,7 @@ class IDDC(BaseSegmentor):
     (``(B, 2 * 3, H, W)``, see :class:`OverlappingCropPair` and :class:`MultiViewSegDataPreProcessor`);
     the loss is :func:`~rs_ssl_plugin.methods.iddc.loss.iddc_loss`. Prediction returns cluster ids in
     ``pred_sem_seg`` (and cluster probabilities in ``seg_logits``), to be evaluated with Hungarian
-    matching (:class:`~rs_ssl_plugin.evaluation.HungarianIoUMetric`).
+    matching (:class:`~rs_ssl_plugin.methods.iddc.metric.HungarianIoUMetric`).
 
     Args:
         backbone: config of the frozen backbone, e.g.
@@ -161,6 +162,7 @@ class IDDC(BaseSegmentor):
         return view0, view1
 
     def loss(self, inputs: torch.Tensor, data_samples: SampleList) -> Dict[str, torch.Tensor]:
+        """``loss_pos``, ``loss_neg``, ``loss_bal`` and ``usage_neg_entropy`` (plus the probe's loss and accuracy)."""
         view0, view1 = self.split_views(inputs)
         batch_size = view0.size(0)
         # the frozen backbone and the norm-free head treat each image alone: one pass for both views

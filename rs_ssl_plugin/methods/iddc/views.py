@@ -39,6 +39,7 @@ class AnisotropicRandomResize(BaseTransform):
         return new_h, new_w
 
     def transform(self, results: dict) -> dict:
+        """``results`` with ``img`` (bilinear) and ``seg_fields`` (nearest) resized by two random factors."""
         low, high = self.ratio_range
         factors = low + (high - low) * np.random.rand(2)
         height, width = results['img'].shape[:2]
@@ -82,6 +83,7 @@ class OverlappingCropPair(BaseTransform):
         self.crop_size = crop_size
 
     def transform(self, results: dict) -> dict:
+        """``results`` with ``img`` the two crops stacked on channels, ``seg_fields`` cut to the first crop."""
         img = results['img']
         crop = self.crop_size
         draws = np.random.rand(4)  # x of both crops, then y of both crops

@@ -1,3 +1,4 @@
+"""The SDCluster algorithm: student, EMA teacher, pixel self-distillation and filtered slot contrast."""
 from itertools import groupby
 from typing import Dict, List, Optional
 
@@ -73,11 +74,13 @@ class SDCluster(BaseSelfSupervisor):
         return nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck, prototypes=self.prototypes))
 
     def init_weights(self):
+        """Initialise the student, then copy it into the EMA teacher."""
         super().init_weights()
         # the teacher starts as an exact copy of the initialised student
         self.teacher.module.load_state_dict(self._student_modules().state_dict())
 
     def extract_feat(self, inputs: torch.Tensor) -> tuple:
+        """The student backbone's feature maps of ``inputs``."""
         return self.backbone(inputs)
 
     @staticmethod
@@ -92,6 +95,8 @@ class SDCluster(BaseSelfSupervisor):
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
+        """``loss_sd`` (pixel self-distillation) and ``loss_ctr`` (slot contrast), weighted and averaged over view
+        pairs; updates the EMA teacher first."""
         gc_bboxes = torch.stack([torch.as_tensor(s.gc_bboxes) for s in data_samples]).to(inputs[0].device)
         otc_bboxes = torch.stack([torch.as_tensor(s.otc_bboxes) for s in data_samples]).to(inputs[0].device)
         flipped = torch.stack([torch.as_tensor(s.flip_flags) for s in data_samples]).to(inputs[0].device).bool()

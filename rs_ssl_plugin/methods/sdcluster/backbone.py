@@ -97,6 +97,7 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``fc2(GELU(fc1(x)))`` with dropout after the activation and the output."""
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
@@ -115,6 +116,7 @@ class SwinBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int], mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """Tokens ``(B, h * w, C)`` after the block; the map is padded to whole windows for attention only."""
         h, w = hw
         b, _, c = x.shape
         ws = self.window_size
@@ -142,6 +144,7 @@ class PatchMerging(nn.Module):
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Merged tokens ``(B, ceil(h/2) * ceil(w/2), 2C)`` and their grid size (odd sides zero-padded)."""
         h, w = hw
         b, _, c = x.shape
         x = x.view(b, h, w, c)
@@ -169,6 +172,7 @@ class SwinStage(nn.Module):
             self.linear = nn.Linear(dim, 2 * dim, bias=False)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """Tokens ``(B, h * w, C)`` after the stage's blocks (the transition is :meth:`transition`)."""
         ws = self.window_size
         hp, wp = -(-hw[0] // ws) * ws, -(-hw[1] // ws) * ws
         mask = shifted_window_mask(hp, wp, ws, ws // 2, x.device) if len(self.blocks) > 1 else None
@@ -193,6 +197,7 @@ class PatchEmbed(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Normalised patch tokens ``(B, h * w, C)`` and the patch grid ``(h, w)``."""
         p = self.patch_size
         h, w = x.shape[-2:]
         if h % p or w % p:
@@ -235,6 +240,7 @@ class SwinTransformerOS16(BaseModule):
             self.add_module(f'norm{i}', nn.LayerNorm(self.num_features[i]))
 
     def init_weights(self):
+        """``init_cfg`` if given, else truncated normal (std 0.02) Linear weights and bias tables, zero biases."""
         if self.init_cfg is not None:
             return super().init_weights()
         for module in self.modules():
@@ -249,6 +255,7 @@ class SwinTransformerOS16(BaseModule):
                 trunc_normal_(module.relative_position_bias_table, std=.02)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Normed ``(B, C_i, H_i, W_i)`` maps of the ``out_indices`` stages (strides 4, 8, 16, 16)."""
         x, hw = self.patch_embed(x)
         x = self.pos_drop(x)
         outs: List[torch.Tensor] = []

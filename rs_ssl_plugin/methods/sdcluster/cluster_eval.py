@@ -1,3 +1,4 @@
+"""SDCluster's cluster visualiser network (``ClusterEval``): config, checkpoint loading and per-pixel cluster ids."""
 from typing import Optional
 
 import numpy as np
@@ -33,6 +34,7 @@ class ClusterEval(BaseModule):
 
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Cosine scores ``(B, K, ceil(H/16), ceil(W/16))`` of every prototype."""
         return self.assign.scores(self.projector(self.encoder(inputs)[-1]))
 
 

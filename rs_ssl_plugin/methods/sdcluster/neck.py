@@ -1,3 +1,4 @@
+"""SDCluster's projector and slot predictor: a GELU MLP without normalisation."""
 from typing import Optional
 
 from mmengine.model import BaseModule
@@ -22,9 +23,11 @@ class GELUMLP(BaseModule):
         self.mlp = gelu_mlp(in_channels, hidden_channels, out_channels, num_layers, dense)
 
     def init_weights(self):
+        """``init_cfg`` if given, else truncated normal (std 0.02) weights and zero biases."""
         if self.init_cfg is not None:
             return super().init_weights()
         init_truncated_normal(self.mlp)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The MLP of ``x``: ``(B, C, H, W)`` maps with ``dense=True``, ``(..., C)`` vectors otherwise."""
         return self.mlp(x)

@@ -1,3 +1,4 @@
+"""SDCluster's learnable cluster prototypes: cosine scores of dense embeddings and slot pooling."""
 from typing import Optional
 
 import torch

@@ -1,3 +1,4 @@
+"""SDCluster's learning-rate schedule: timm's cosine with a linear warm-up."""
 import math
 
 from mmengine.optim.scheduler.param_scheduler import INF
@@ -36,4 +37,5 @@ class TimmWarmupCosineLR(ProgressCurveLR):
                          verbose=verbose)
 
     def factor(self, progress: float) -> float:
+        """:func:`timm_warmup_cosine_factor` at ``progress`` with this scheduler's curve parameters."""
         return timm_warmup_cosine_factor(progress, **self.curve)

@@ -98,6 +98,7 @@ class OverlappingMultiCrop(BaseTransform):
         return boxes
 
     def transform(self, results: dict) -> dict:
+        """``results`` with the resized crops as ``img`` and their ``gc_bboxes``, ``otc_bboxes`` and ``crop_boxes``."""
         img = results['img']
         boxes = self._sample_boxes(*img.shape[:2])
         crops = []
@@ -132,6 +133,7 @@ class RandomFlipViews(BaseTransform):
         self.prob = prob
 
     def transform(self, results: dict) -> dict:
+        """``results`` with randomly flipped views, their overlap boxes mirrored, and ``flip_flags``."""
         num_global = results['gc_bboxes'].shape[0]
         flags = np.random.rand(len(results['img'])) < self.prob
         for view in np.flatnonzero(flags):
@@ -156,6 +158,7 @@ class ForEachView(BaseTransform):
         self.pipeline = Compose(transforms)
 
     def transform(self, results: dict) -> dict:
+        """``results`` with every view in ``img`` replaced by its own pass through the pipeline."""
         views = []
         for view in results['img']:
             out = self.pipeline(dict(img=view, img_shape=view.shape[:2]))

@@ -1,3 +1,4 @@
+"""The SDSH algorithm: DINOv2/iBOT self-distillation on continuous hash codes with an EMA teacher."""
 import copy
 from typing import Dict, List, Optional
 
@@ -77,6 +78,7 @@ class SDSH(BaseSelfSupervisor):
         return dict(backbone=self.backbone, dino_head=self.dino_head, ibot_head=self.ibot_head)
 
     def init_weights(self):
+        """Initialise the student, then copy it into the teacher (:meth:`copy_student_to_teacher`)."""
         super().init_weights()
         self.copy_student_to_teacher()
 
@@ -96,6 +98,7 @@ class SDSH(BaseSelfSupervisor):
             torch._foreach_add_(teacher_params, student_params, alpha=1 - momentum)
 
     def train(self, mode: bool = True):
+        """Switch the student's mode; the teacher always stays in eval mode."""
         super().train(mode)
         self.teacher.eval()
         return self
@@ -141,6 +144,8 @@ class SDSH(BaseSelfSupervisor):
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
+        """The weighted ``loss_dino_local``, ``loss_dino_global``, ``loss_hash_reg`` (with masks ``loss_ibot``, with
+        a KoLeo weight ``loss_koleo``) and the logged ``teacher_temp``."""
         if not isinstance(inputs, list) or len(inputs) < 3:
             raise ValueError('SDSH expects 2 global crops followed by local crops (SDSHMultiCrop)')
         batch_size = inputs[0].size(0)
@@ -184,6 +189,7 @@ class SDSH(BaseSelfSupervisor):
         return data_samples
 
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        """mmpretrain's ``forward`` with a ``'predict'`` mode (:meth:`predict`) for retrieval evaluation."""
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         return super().forward(inputs, data_samples, mode)

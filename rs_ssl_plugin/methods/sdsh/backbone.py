@@ -1,3 +1,4 @@
+"""SDSH's backbone: a DINOv2 ViT with mask token, attention-weighted pooling, hash layer and iBOT projection."""
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -103,6 +104,7 @@ class SDSHViT(VisionTransformer):
         state_dict.update({prefix + k: v for k, v in converted.items()})
 
     def init_weights(self):
+        """The ViT's initialisation (or checkpoint), then truncated normal (std 0.02) for the new SDSH layers."""
         super().init_weights()
         # The SDSH modules are never in a pretrained checkpoint: timm-style init as in DINOv2.
         for module in (self.pool_global, self.pool_local, self.hash_layer, self.ibot_projection):
@@ -143,4 +145,5 @@ class SDSHViT(VisionTransformer):
         return dict(hash=self.hash_layer(pooled), pooled=pooled, ibot=self.ibot_projection(patch_tokens))
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
+        """``(u,)``: the continuous hash code ``(B, hash_bits)`` of ``x``."""
         return (self.forward_hash(x)['hash'], )

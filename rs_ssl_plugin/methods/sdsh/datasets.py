@@ -67,6 +67,7 @@ class RetrievalImageFolder(BaseDataset):
         super().__init__(data_root=data_root, pipeline=pipeline, **kwargs)
 
     def load_data_list(self) -> List[dict]:
+        """Samples of ``split`` with ``gt_label`` and ``is_query``; sets the class names from the folders."""
         classes, database, query = split_class_folder(self.data_root, self.train_ratio, self.extensions)
         if self.expected_num_classes is not None and len(classes) != self.expected_num_classes:
             raise ValueError(f'{self.data_root} has {len(classes)} class folders, expected '

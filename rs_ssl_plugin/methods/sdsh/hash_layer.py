@@ -1,3 +1,4 @@
+"""SDSH's hash layer, from the pooled token vector to the continuous hash code."""
 from torch import nn
 
 

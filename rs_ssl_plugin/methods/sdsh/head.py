@@ -1,3 +1,4 @@
+"""SDSH's DINOv2 projection head, used for both the DINO and the iBOT loss."""
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
@@ -36,6 +37,7 @@ class SDSHDINOHead(BaseModule):
             self.last_layer.parametrizations.weight.original0.fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Prototype logits ``(N, num_prototypes)`` of the L2-normalised MLP output."""
         x = self.mlp(x)
         x = F.normalize(x, dim=-1, p=2, eps=1e-6 if x.dtype == torch.float16 else 1e-12)
         return self.last_layer(x)

@@ -22,6 +22,7 @@ def dinov2_cosine_schedule(base: float, final: float, total_iters: int, warmup_i
 
 
 def schedule_value(schedule: np.ndarray, it: int, final: float) -> float:
+    """``schedule[it]``, or ``final`` past the end of the schedule."""
     return float(schedule[it]) if it < len(schedule) else final
 
 
@@ -61,6 +62,7 @@ class SDSHScheduleHook(Hook):
         self.global_batch_size = global_batch_size
 
     def before_train(self, runner) -> None:
+        """Build the per-iteration schedules for ``runner.max_iters`` iterations and the run's global batch."""
         total = runner.max_iters
         epoch = self.epoch_length
         batch = self.global_batch_size or runner.train_dataloader.batch_size * get_world_size()
@@ -81,6 +83,7 @@ class SDSHScheduleHook(Hook):
         return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """Set every group's ``lr`` and ``weight_decay`` and the model's ``teacher_temp`` for this iteration."""
         it = runner.iter
         lr = schedule_value(self.lr_schedule, it, self.min_lr)
         last_layer_lr = schedule_value(self.last_layer_lr_schedule, it, self.min_lr)
@@ -94,6 +97,7 @@ class SDSHScheduleHook(Hook):
         runner.message_hub.update_scalar('train/weight_decay', wd)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """EMA-update the teacher with this iteration's momentum."""
         momentum = schedule_value(self.momentum_schedule, runner.iter, self.momentum[1])
         self._model(runner).update_teacher(momentum)
         runner.message_hub.update_scalar('train/teacher_momentum', momentum)

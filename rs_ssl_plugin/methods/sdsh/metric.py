@@ -115,6 +115,7 @@ class RetrievalMetric(BaseMetric):
         self.pr_curve_file = pr_curve_file
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Store each sample's binary code, label, query flag and ``sample_idx``."""
         for sample in data_samples:
             for key in ('hash_feature', 'gt_label', 'is_query', 'sample_idx'):
                 if key not in sample:
@@ -125,6 +126,7 @@ class RetrievalMetric(BaseMetric):
                                      is_query=bool(sample['is_query']), index=int(sample['sample_idx'])))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """``mAP``, ``mAP@K`` and ``P@N`` of the queries against the database (and the PR curve file if set)."""
         unique = {}
         for item in results:
             unique.setdefault(item['index'], item)

@@ -77,6 +77,7 @@ class SDSHOptimWrapperConstructor:
         self.paramwise_cfg.update(paramwise_cfg or {})
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
+        """The optimizer wrapper over the student's parameter groups (``type`` default ``'SDSHOptimWrapper'``)."""
         if hasattr(model, 'module'):
             model = model.module
         if not hasattr(model, 'student_modules'):

@@ -1,3 +1,4 @@
+"""SDSH's attention-weighted pooling (AWP) of ViT class and patch tokens."""
 import torch
 from torch import nn
 

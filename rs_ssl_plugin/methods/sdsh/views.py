@@ -56,6 +56,7 @@ class SDSHMultiCrop(BaseTransform):
         self.local_extra = T.RandomApply([blur], p=self.blur_probs[2])
 
     def transform(self, results: dict) -> dict:
+        """``results`` with ``img`` the list of 2 global then ``num_local`` local views (BGR ``uint8``)."""
         img = results['img']
         if img.ndim == 2:
             img = np.repeat(img[..., None], 3, axis=2)
@@ -104,6 +105,7 @@ class BlockMaskGenerator:
         return 0
 
     def __call__(self, num_masked: int) -> np.ndarray:
+        """An ``(h, w)`` bool mask with about ``num_masked`` patches covered by blocks (fewer if none fits)."""
         mask = np.zeros((self.height, self.width), dtype=bool)
         count = 0
         while count < num_masked:
