@@ -10,6 +10,7 @@ _base_ = [
 custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
 crop_size = (512, 512)
-model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=2), auxiliary_head=dict(num_classes=2))
+model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=2),
+             auxiliary_head=dict(num_classes=2))
 # keep the checkpoint with the best building IoU
 default_hooks = dict(checkpoint=dict(save_best='IoU.building', rule='greater'))

@@ -17,7 +17,7 @@ def sample(pred, label):
 
 
 def evaluate(metric, pairs):
-    metric.process({}, [sample(p, l) for p, l in pairs])
+    metric.process({}, [sample(pred, label) for pred, label in pairs])
     return metric.evaluate(len(pairs))
 
 

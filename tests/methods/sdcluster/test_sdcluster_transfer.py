@@ -108,7 +108,8 @@ def test_official_checkpoint_layouts_load_strictly(tmp_path, wrap):
     convert_checkpoint(src, str(tmp_path / 'swin.pth'), 'sdcluster-swin', target_module=encoder)
     converted = torch.load(str(tmp_path / 'swin.pth'))['state_dict']
     key = 'backbone.patch_embed.proj.weight'
-    torch.testing.assert_close(converted[key], state[[k for k in state if k.endswith('encoder_k.patch_embed.proj.weight')][0]])
+    teacher_key = next(k for k in state if k.endswith('encoder_k.patch_embed.proj.weight'))
+    torch.testing.assert_close(converted[key], state[teacher_key])
 
     cluster_eval = MODELS.build(dict(
         type='ClusterEval', encoder=dict(type='SwinTransformerOS16', **TINY),

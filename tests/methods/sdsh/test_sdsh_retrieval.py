@@ -55,8 +55,8 @@ def test_pr_curve_known_values():
 
 
 def fake_predictions(codes, labels, is_query):
-    return [dict(hash_feature=torch.tensor(c, dtype=torch.float32), gt_label=torch.tensor([l]), is_query=q,
-                 sample_idx=i) for i, (c, l, q) in enumerate(zip(codes, labels, is_query))]
+    return [dict(hash_feature=torch.tensor(code, dtype=torch.float32), gt_label=torch.tensor([label]), is_query=query,
+                 sample_idx=i) for i, (code, label, query) in enumerate(zip(codes, labels, is_query))]
 
 
 def test_metric_end_to_end_and_independent_of_process_split(tmp_path):
