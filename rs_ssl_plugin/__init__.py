@@ -17,5 +17,6 @@ install_numpy2_fixes()
 
 from . import apis, checkpoints, datasets, engine, evaluation, methods, models, utils, visualization  # noqa: E402
 
-__all__ = ['apis', 'checkpoints', 'datasets', 'engine', 'evaluation', 'methods', 'models', 'utils', 'visualization']
+__all__ = ['apis', 'checkpoints', 'datasets', 'engine', 'evaluation', 'install_checkpoint_loader',
+           'install_numpy2_fixes', 'methods', 'models', 'utils', 'visualization']
 __version__ = '0.1.0'
