@@ -80,8 +80,10 @@ def save_confusion_image(matrix: np.ndarray, classes: Sequence[str], path: str) 
 class PerClassSegMetric(BaseMetric):
     """Per-class IoU, F1, precision and recall, their means and the overall accuracy, all from one
     confusion matrix accumulated over the dataset. ``aAcc``, ``mIoU``, ``mPrecision`` and ``mRecall`` equal
-    mmseg's ``IoUMetric``; so does ``mF1`` (its ``mFscore``) unless a class is predicted but absent from the
-    ground truth: its F1 is then 0, like its IoU, where mmseg's F-score is NaN and skipped.
+    mmseg's ``IoUMetric``; so does ``mF1`` (its ``mFscore``) except for classes without a true positive that
+    appear in the ground truth or the prediction (present but never predicted, predicted but absent, or both
+    but never right): their F1 = 2TP / (2TP + FP + FN) is 0, like their IoU, and counts in the mean, while
+    mmseg's 2PR / (P + R) is NaN there and skipped (docs/datasets.md has a worked example).
 
     Returns (percent) ``aAcc`` (overall accuracy), ``mIoU``, ``mF1``, ``mPrecision``, ``mRecall`` and, per
     class, ``IoU.<class>``, ``F1.<class>``, ``Precision.<class>``, ``Recall.<class>`` (e.g. ``IoU.building``

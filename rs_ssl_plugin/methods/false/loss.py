@@ -1,4 +1,4 @@
-"""The FALSE contrastive loss (Huang et al., GRSL 2022) as pure functions.
+"""The FALSE contrastive loss (Zhang et al., GRSL 2022) as pure functions.
 
 Row layout ("VISSL order"): ``z`` has ``M = 2N`` rows, all first views of the ``N`` images, then all
 second views, so the positive of row ``i`` is row ``(i + N) mod M``.
