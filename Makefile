@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 export VENV
 
-.PHONY: install demo test bench-cpu
+.PHONY: install demo test lint bench-cpu
 
 install:
 	bash tools/install.sh
@@ -11,8 +11,11 @@ install:
 demo: install
 	PYTHONUNBUFFERED=1 $(PYTHON) demo/false_synthetic_demo.py
 
-test: install
+test: install lint
 	$(PYTHON) -m pytest tests -q
+
+lint: install
+	$(PYTHON) -m ruff check .
 
 bench-cpu: install
 	$(PYTHON) bench/bench_false.py --device cpu

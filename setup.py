@@ -2,6 +2,7 @@ from setuptools import find_packages, setup
 
 
 def read_requirements(path):
+    """Requirement lines of ``path``, without blank lines and comments."""
     with open(path) as f:
         return [line.strip() for line in f if line.strip() and not line.startswith('#')]
 

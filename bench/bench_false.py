@@ -21,12 +21,13 @@ import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import rs_ssl_plugin  # noqa: E402,F401
+from bench_utils import timed  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
-from rs_ssl_plugin.models.losses import false_loss  # noqa: E402
-from bench_utils import timed  # noqa: E402
+
+import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.methods.false.loss import false_loss  # noqa: E402
 
 PRESETS = dict(
     small=dict(depth=18, batch=16, size=96, bf16=False, channels_last=False),
@@ -64,6 +65,7 @@ def official_loop_loss(z, temperature=0.5, alpha=1.0, threshold=0.9, sentinel=3.
 
 
 def bench_loss(device, batch, warmup, iters):
+    """Milliseconds per forward/backward of the vectorised and the loop loss, their ratio and difference."""
     z = torch.randn(2 * batch, 128, device=device, requires_grad=True)
 
     def run(fn):
@@ -79,6 +81,7 @@ def bench_loss(device, batch, warmup, iters):
 
 
 def build_false(depth, device, channels_last):
+    """A randomly initialised FALSE model with a ResNet of ``depth`` on ``device``."""
     model = MODELS.build(dict(
         type='FALSE',
         data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
@@ -93,6 +96,7 @@ def build_false(depth, device, channels_last):
 
 
 def bench_step(device, preset, warmup, iters, with_simclr):
+    """Timings of a full FALSE training step and of its backbone-only floor for ``preset``."""
     cfg = PRESETS[preset]
     model = build_false(cfg['depth'], device, cfg['channels_last'])
     wrapper_type = 'AmpOptimWrapper' if cfg['bf16'] else 'OptimWrapper'
@@ -154,6 +158,7 @@ def mmpretrain_simclr_step(cfg, device, data):
 
 
 def main():
+    """Run both benchmarks, print (and with ``--out`` save) the JSON; exits if the losses disagree."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--preset', choices=PRESETS, default=None, help='small on CPU, full on GPU by default')

@@ -23,8 +23,8 @@ in turn, so that load drifting on a shared machine affects them alike.
 """
 import argparse
 import json
-import statistics
 import os.path as osp
+import statistics
 import sys
 import tempfile
 import time
@@ -37,8 +37,8 @@ from rasterio.transform import from_origin
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from rs_ssl_plugin.apis import (AMP_DTYPES, ArrayScene, RasterScene, iter_blended_logits,  # noqa: E402
-                                iter_class_rows, segment_raster)
+from rs_ssl_plugin.apis.scene_io import ArrayScene, RasterScene, segment_raster
+from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, iter_blended_logits, iter_class_rows
 from rs_ssl_plugin.datasets.synthetic import generate_scene  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -47,6 +47,7 @@ POTSDAM_PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [25
 
 
 def build_model(depth, channels, crop, stride, device):
+    """The randomly initialised UperNet of ``CONFIG`` with the given depth, head width and slide window."""
     from mmseg.apis import init_model
     cfg = Config.fromfile(CONFIG)
     widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
@@ -92,6 +93,8 @@ def interleaved(runs, device, iters):
 
 
 def main():
+    """Time stock and plugin tiled inference on one synthetic scene, print speeds and agreement as JSON; exits if
+    uniform blending disagrees with stock slide inference."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--size', type=int, default=6000, help='scene height and width')

@@ -18,15 +18,16 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import rs_ssl_plugin  # noqa: E402,F401
+from bench_utils import timed  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
-from rs_ssl_plugin.datasets.transforms import OverlappingMultiCrop, RandomFlipViews  # noqa: E402
-from bench_utils import timed  # noqa: E402
+
+import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.methods.sdcluster.views import OverlappingMultiCrop, RandomFlipViews  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = dict(
@@ -36,6 +37,7 @@ PRESETS = dict(
 
 
 def build_model(tiny: bool, device):
+    """The SDCluster model of the Million-AID config (a tiny Swin with ``tiny``) and the config."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'))
     if tiny:
         cfg.model.backbone.update(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))
@@ -64,6 +66,7 @@ def make_batch(batch, size, device):
 
 
 def bench(device, preset, warmup, iters):
+    """Timings of a full SDCluster training step and of its backbone-only floor for ``preset``."""
     settings = PRESETS[preset]
     model, cfg = build_model(settings['tiny'], device)
     wrapper = dict(cfg.optim_wrapper)
@@ -94,6 +97,7 @@ def bench(device, preset, warmup, iters):
 
 
 def main():
+    """Run the benchmark and print (and with ``--out`` save) the JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--preset', choices=PRESETS, default=None, help='small on CPU, full on GPU by default')

@@ -18,13 +18,14 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-import rs_ssl_plugin  # noqa: E402,F401
+from bench_utils import timed  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import MODELS  # noqa: E402
 from mmpretrain.structures import DataSample  # noqa: E402
-from rs_ssl_plugin.datasets.transforms.sdsh_multicrop import sample_ibot_masks  # noqa: E402
-from bench_utils import timed  # noqa: E402
+
+import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.methods.sdsh.views import sample_ibot_masks  # noqa: E402
 
 PRESETS = dict(
     small=dict(batch=2, num_local=2, prototypes=4096, bf16=False),
@@ -33,6 +34,7 @@ PRESETS = dict(
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--preset', choices=sorted(PRESETS), default='small')
@@ -50,6 +52,7 @@ def parse_args():
 
 
 def main():
+    """Time an SDSH step and the bare backbone step in alternating rounds and print the JSON."""
     args = parse_args()
     preset = dict(PRESETS[args.preset])
     preset.update({k: v for k, v in dict(batch=args.batch, num_local=args.num_local,
@@ -102,7 +105,8 @@ def main():
         warmup = args.warmup if r == 0 else 0
         step = min(step, timed(sdsh_step, device, warmup, args.iters))
         floor = min(floor, timed(backbone_step, device, warmup, args.iters))
-    result = dict(device=str(device), threads=torch.get_num_threads(), **preset, hash_bits=args.hash_bits, sdsh_step_s=round(step, 4),
+    result = dict(device=str(device), threads=torch.get_num_threads(), **preset, hash_bits=args.hash_bits,
+                  sdsh_step_s=round(step, 4),
                   backbone_fwd_bwd_s=round(floor, 4), overhead=round(step / floor, 2),
                   images_per_s=round(b / step, 2))
     print(json.dumps(result))

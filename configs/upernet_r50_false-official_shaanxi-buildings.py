@@ -1,5 +1,6 @@
 # UperNet R50 from the officially released FALSE (VISSL) checkpoint on the Shaanxi buildings. Convert the
 # release first, as in upernet_r50_false-official_potsdam.py.
-_base_ = 'upernet_r50_false_shaanxi-buildings.py'
+_base_ = 'upernet_r50_random_shaanxi-buildings.py'
 
-model = dict(backbone=dict(init_cfg=dict(checkpoint='pretrain/false_r50_official.pth')))
+model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='pretrain/false_r50_official.pth',
+                                         prefix='backbone.')))

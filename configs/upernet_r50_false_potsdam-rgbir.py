@@ -7,9 +7,9 @@
 # To start from 3-band (RGB) weights instead, use
 #   init_cfg=dict(type='ChannelAdaptedPretrained', checkpoint='<rgb backbone.pth>', prefix='backbone.')
 # which copies the RGB filters of conv1, gives the IR band their mean and scales all by 3/4
-# (rs_ssl_plugin/utils/channel_adapt.py, docs/datasets.md).
+# (rs_ssl_plugin/checkpoints/channel_adapt.py, docs/datasets.md).
 _base_ = [
-    'mmseg::_base_/models/upernet_r50.py',
+    '_base_/models/upernet_r50_tv.py',
     '_base_/datasets/potsdam_rgbir_checked.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py',
@@ -25,9 +25,8 @@ band_std = [58.395, 57.12, 57.375, 57.63]
 pretrained_backbone = 'work_dirs/false_r50_potsdam-rgbir/backbone.pth'
 crop_size = (512, 512)
 model = dict(
-    pretrained=None,
     data_preprocessor=dict(mean=band_mean, std=band_std, bgr_to_rgb=False, size=crop_size),
-    backbone=dict(type='ResNet', depth=50, in_channels=4,
+    backbone=dict(in_channels=4,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained_backbone, prefix='backbone.')),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6))

@@ -1,6 +1,14 @@
-# UperNet R50 (torchvision-style ResNet, as the SSL backbones) from random init on ISPRS Potsdam: the
-# baseline of the FALSE rows of the fine-tuning matrix. Same data and schedule as
-# upernet_r50_false_potsdam.py.
-_base_ = 'upernet_r50_false_potsdam.py'
+# UperNet R50 (torchvision-style ResNet, as the SSL backbones) from random init on ISPRS Potsdam (6 classes,
+# mmseg's converted layout and pipeline, 512 crops, 4 GPUs x 4 images, 80k iterations): the baseline of the
+# FALSE rows of the fine-tuning matrix, and the parent of the pre-trained variants.
+_base_ = [
+    '_base_/models/upernet_r50_tv.py',
+    '_base_/datasets/potsdam_checked.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_80k.py',
+]
+custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
-model = dict(backbone=dict(init_cfg=None))
+crop_size = (512, 512)
+model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=6),
+             auxiliary_head=dict(num_classes=6))

@@ -10,7 +10,5 @@ _base_ = [
 custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
 crop_size = (512, 512)
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=6),
-    auxiliary_head=dict(num_classes=6))
+model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=6),
+             auxiliary_head=dict(num_classes=6))

@@ -5,20 +5,12 @@ _base_ = [
     '_base_/models/upernet_swin-s-os16.py',
     '_base_/datasets/shaanxi_buildings.py',
     'mmseg::_base_/default_runtime.py',
-    '_base_/schedules/swin_adamw_80k.py',
+    '_base_/schedules/swin_adamw_40k.py',
 ]
 custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
 crop_size = (512, 512)
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=2),
-    auxiliary_head=dict(num_classes=2))
-iterations = 40000
-train_cfg = dict(max_iters=iterations, val_interval=4000)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=iterations, by_epoch=False),
-]
+model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=2),
+             auxiliary_head=dict(num_classes=2))
 # keep the checkpoint with the best building IoU
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000, save_best='IoU.building', rule='greater'))
+default_hooks = dict(checkpoint=dict(save_best='IoU.building', rule='greater'))

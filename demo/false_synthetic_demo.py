@@ -42,6 +42,7 @@ def run_step(title, args):
 
 
 def latest_file(pattern):
+    """The most recently modified file matching ``pattern``; ``FileNotFoundError`` if none does."""
     matches = sorted(glob.glob(pattern), key=osp.getmtime)
     if not matches:
         raise FileNotFoundError(f'nothing matches {pattern}')
@@ -55,6 +56,7 @@ def read_scalars(work_dir):
 
 
 def plot_loss_curves(pretrain_dir, finetune_dir, out_path):
+    """Save the pre-training and fine-tuning loss curves side by side to ``out_path``."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -80,6 +82,7 @@ def colourise(index_map):
 
 
 def write_colour_predictions(pred_dir, data_root, out_dir, mosaic_path, mosaic_rows=4):
+    """Write each predicted label map in colour to ``out_dir`` and an image | truth | prediction mosaic."""
     os.makedirs(out_dir)
     rows = []
     for i, pred_path in enumerate(sorted(glob.glob(osp.join(pred_dir, '*.png')))):
@@ -94,6 +97,7 @@ def write_colour_predictions(pred_dir, data_root, out_dir, mosaic_path, mosaic_r
 
 
 def main():
+    """Run the five demo steps into a new work dir, then print the scores and where the outputs are."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', default='data/synthetic_potsdam')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo', time.strftime('%Y%m%d_%H%M%S')))

@@ -2,12 +2,21 @@
 
 Importing the package (``custom_imports=dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)``)
 registers the SSL parts into mmpretrain's registries and the segmentation parts into mmseg's.
+
+Layout: ``methods/<method>/`` holds everything one method uses (FALSE, SDCluster, IDDC, SDSH); the shared
+parts live in ``datasets/`` (data loading, checks, datasets, preparation), ``models/`` (data preprocessors,
+the GELU MLP), ``engine/`` (schedulers' base), ``evaluation/`` (confusion matrix, per-class metric),
+``checkpoints/`` (reading, export, conversion, channel adaptation), ``apis/`` (tiled inference, retrieval
+search), ``visualization/`` and ``utils/`` (collectives, work dirs, configs).
 """
-from .compat import install_checkpoint_loader, install_numpy2_fixes
+from .checkpoints.reading import install_checkpoint_loader
+from .compat import install_numpy2_fixes
 
 install_checkpoint_loader()
 install_numpy2_fixes()
 
-from . import converters, datasets, engine, evaluation, models, utils  # noqa: E402,F401
+from . import apis, checkpoints, datasets, engine, evaluation, methods, models, utils, visualization  # noqa: E402
 
+__all__ = ['apis', 'checkpoints', 'datasets', 'engine', 'evaluation', 'install_checkpoint_loader',
+           'install_numpy2_fixes', 'methods', 'models', 'utils', 'visualization']
 __version__ = '0.1.0'

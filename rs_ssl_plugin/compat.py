@@ -1,38 +1,16 @@
-"""Fixes for running the pinned OpenMMLab stack on current torch and numpy.
+"""Fixes for running the pinned OpenMMLab stack on current numpy.
 
-Checkpoints: make mmengine 0.10.7 load its own Runner checkpoints under torch >= 2.6.
-
-torch 2.6 changed ``torch.load`` to ``weights_only=True``; a Runner checkpoint also pickles the message hub
-(``HistoryBuffer``, numpy values), so ``tools/test.py``, ``--resume`` and ``init_cfg=Pretrained`` fail with
-``UnpicklingError``. mmengine fixed this after its last release (open-mmlab/mmengine#1670). Until then the
-plugin replaces the loader of local paths with one that passes ``weights_only=False``, which is what
-mmengine did before torch 2.6: only load checkpoints you trust. Remote schemes keep mmengine's loaders
-(the released ImageNet weights are tensor-only and load either way).
+mmcv 2.1.0's ``adjust_hue`` (called by mmpretrain's ``ColorJitter``) fails under numpy 2 for negative hue
+draws; :func:`install_numpy2_fixes` routes it to :func:`adjust_hue`.
 """
-import os.path as osp
 from typing import Optional
 
 import cv2
 import mmcv
 import mmcv.image
 import numpy as np
-import torch
 from mmcv.image import photometric
-from mmengine.runner.checkpoint import CheckpointLoader
 from PIL import Image
-
-
-def load_from_local_trusted(filename: str, map_location=None):  # mmengine logs the name after "load_from_"
-    """Load a local checkpoint file with full unpickling (mmengine's behaviour before torch 2.6)."""
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'checkpoint {filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
-
-
-def install_checkpoint_loader() -> None:
-    """Register :func:`load_from_local_trusted` for local paths in mmengine's CheckpointLoader."""
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_trusted, force=True)
 
 
 def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:

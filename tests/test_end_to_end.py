@@ -1,23 +1,19 @@
 """FALSE pre-training -> backbone export -> UperNet fine-tuning -> test, with real Runners on CPU."""
-import copy
 import glob
 import os.path as osp
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
+from conftest import REPO, StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained, last_val_metrics
+from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-from rs_ssl_plugin.utils import export_backbone
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -43,42 +39,6 @@ def pretrain_config(data_root, work_dir):
     cfg.default_hooks.checkpoint.interval = 4
     cfg.default_hooks.logger.interval = 1
     return cfg
-
-
-class StateAtStart(Hook):
-    """The model's weights when training starts (after the Runner initialised them)."""
-
-    def before_train(self, runner):
-        self.state = copy.deepcopy(runner.model.state_dict())
-
-
-def assert_loss_falls(runner, iterations, margin=0.1, name='loss'):
-    """The loss the Runner logged at every iteration: the last is below the first by ``margin``."""
-    losses = runner.message_hub.get_scalar(f'train/{name}').data[0]
-    assert len(losses) == iterations
-    assert losses[-1] < losses[0] - margin, losses
-
-
-def assert_trained(exported, initial, prefix='backbone.', unused=()):
-    """Every floating-point tensor of the exported backbone moved away from its initial value, except those the
-    loss does not reach (names starting with one of ``unused``), which kept it."""
-    assert exported
-    same = {k[len(prefix):] for k, v in exported.items()
-            if v.is_floating_point() and torch.equal(v, initial[k[len(prefix):]])}
-    assert same == {k for k in same if k.startswith(tuple(unused))} == {
-        k for k, v in initial.items() if v.is_floating_point() and k.startswith(tuple(unused))}, same
-
-
-def last_val_metrics(runner):
-    """The metrics the Runner logged at its last validation (name -> value), without the timings."""
-    return {k[len('val/'):]: v.current() for k, v in runner.message_hub.log_scalars.items()
-            if k.startswith('val/') and k not in ('val/time', 'val/data_time')}
-
-
-def assert_same_metrics(metrics, validated):
-    """Every logged validation metric has the same value (NaN for NaN: a class absent from the data)."""
-    assert validated and set(validated) <= set(metrics)
-    np.testing.assert_equal({k: float(metrics[k]) for k in validated}, {k: float(v) for k, v in validated.items()})
 
 
 def finetune_config(data_root, work_dir, backbone):

@@ -14,12 +14,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
+from conftest import REPO, StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained, last_val_metrics
+from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-from rs_ssl_plugin.utils import export_backbone
-from test_end_to_end import (StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained,
-                             last_val_metrics)
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def png_to_rgbir(png: str) -> None:

@@ -7,16 +7,14 @@ With --target-config the backbone of that config is built and nothing is written
 weight (no missing key, no shape mismatch).
 """
 import argparse
-import os.path as osp
 import sys
 
-# Importable from a plain checkout; importing the plugin registers its modules.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import rs_ssl_plugin  # noqa: E402,F401
-from rs_ssl_plugin.utils import build_config_module, export_backbone  # noqa: E402
+from rs_ssl_plugin.checkpoints.export import export_backbone
+from rs_ssl_plugin.utils.config_modules import build_config_module
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='SSL Runner checkpoint (or a raw / state_dict- / model-wrapped dict)')
     parser.add_argument('out', help='output file; never overwritten unless --force')
@@ -28,6 +26,7 @@ def parse_args():
 
 
 def main():
+    """Export the backbone weights (checked against ``--target-config`` if given) and print the report."""
     args = parse_args()
     try:
         target = build_config_module(args.target_config, args.target_key) if args.target_config else None

@@ -12,23 +12,21 @@ scene width, not the scene size. Existing outputs are never overwritten without 
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 import torch
+from mmengine.utils import ProgressBar
+from mmseg.apis import init_model
 
-# Importable from a plain checkout; importing the plugin registers its modules.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.utils import ProgressBar  # noqa: E402
-from mmseg.apis import init_model  # noqa: E402
-from mmseg.utils import get_palette  # noqa: E402
-from rs_ssl_plugin.apis import AMP_DTYPES, BLEND_MODES, RasterScene, segment_raster, slide_windows  # noqa: E402
-from rs_ssl_plugin.datasets.checks import collect_image_files  # noqa: E402
+from rs_ssl_plugin.apis.scene_io import RasterScene, class_palette, scene_output_paths, segment_raster, window_settings
+from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, slide_windows
+from rs_ssl_plugin.datasets.checks import collect_image_files
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
 
 def parse_args(argv=None):
+    """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='model config')
     parser.add_argument('checkpoint', help='fine-tuned checkpoint')
@@ -47,57 +45,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def output_paths(scenes, out_dir, force):
-    """``(scene, classes.tif, color.png)`` per scene; refuses existing outputs without ``force``."""
-    jobs, owners = [], {}
-    for scene in scenes:
-        stem = osp.splitext(osp.basename(scene))[0]
-        if stem in owners:
-            raise ValueError(f'{owners[stem]} and {scene} would both write {stem}_classes.tif: '
-                             'segment them into different --out-dir folders')
-        owners[stem] = scene
-        outputs = (osp.join(out_dir, f'{stem}_classes.tif'), osp.join(out_dir, f'{stem}_color.png'))
-        existing = [p for p in outputs if osp.exists(p)]
-        if existing and not force:
-            raise FileExistsError(f'{existing[0]} exists; pass --force to overwrite it')
-        jobs.append((scene, *outputs))
-    return jobs
-
-
-def window_settings(model, crop_size, stride):
-    """Crop size and stride from the arguments, else from the model's slide ``test_cfg``."""
-    test_cfg = model.test_cfg or {}
-    if (crop_size is None or stride is None) and test_cfg.get('mode') != 'slide':
-        raise ValueError('the config\'s test_cfg is not mode=\'slide\': give --crop-size and --stride')
-    return as_pair(crop_size or test_cfg['crop_size'], 'crop size'), as_pair(stride or test_cfg['stride'], 'stride')
-
-
-def as_pair(values, name):
-    """``(h, w)`` from an int or one or two ints."""
-    values = (values, ) if isinstance(values, int) else tuple(values)
-    if len(values) not in (1, 2):
-        raise ValueError(f'{name} takes one or two values (H [W]), got {values}')
-    return values * (2 // len(values))
-
-
-def class_palette(model, dataset_name):
-    """RGB colours per class: mmseg's palette of ``dataset_name``, else the checkpoint's dataset_meta."""
-    num_classes = max(model.out_channels, 2)  # one output channel = binary: classes 0 and 1
-    if dataset_name:
-        palette = get_palette(dataset_name)
-    else:
-        palette = (getattr(model, 'dataset_meta', None) or {}).get('palette')
-        if palette is None:
-            raise ValueError('the checkpoint holds no dataset_meta palette: pass --palette <dataset name>')
-    if len(palette) < num_classes:
-        raise ValueError(f'the palette has {len(palette)} colours for {num_classes} classes')
-    return palette
-
-
 def main(argv=None):
+    """Segment every scene into its class GeoTIFF and colour PNG; exits with the error on bad input."""
     args = parse_args(argv)
     try:
-        jobs = output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
+        jobs = scene_output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
         model = init_model(args.config, args.checkpoint, device=args.device)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)

@@ -3,24 +3,19 @@
 The registry scope comes from the config's ``default_scope``; ``custom_imports`` loads the plugin.
 """
 import argparse
-import logging
 import os
-import os.path as osp
 import sys
 
-# Importable from a plain checkout; importing the plugin registers its modules and lets mmengine load its
-# own checkpoints under torch>=2.6 (needed by --resume).
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import rs_ssl_plugin  # noqa: E402,F401
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-from rs_ssl_plugin.utils import check_work_dir_is_fresh, resolve_work_dir  # noqa: E402
+from rs_ssl_plugin.utils.runner_config import enable_amp
+from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 
 def parse_args():
+    """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
     parser = argparse.ArgumentParser(
         description='Train a self-supervised pre-training or a segmentation model. Refuses to write into '
         'a work_dir that already holds checkpoints unless --resume is given.')
@@ -41,36 +36,22 @@ def parse_args():
     return args
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to ``AmpOptimWrapper`` with a dynamic loss scale.
-
-    mmpretrain configs may leave ``optim_wrapper.type`` out; it then defaults to ``OptimWrapper``.
-    """
-    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type == 'AmpOptimWrapper':
-        print_log('AMP training is already enabled in your config.', logger='current', level=logging.WARNING)
-        return
-    if wrapper_type != 'OptimWrapper':
-        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper_type}')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
-
-
 def main():
+    """Train with the config, refusing a work_dir that already holds checkpoints unless ``--resume``."""
     args = parse_args()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
-    if args.amp:
-        enable_amp(cfg)
     # as mmseg: resume only on request; with resume=True and no load_from mmengine takes the work_dir's
     # last_checkpoint
     cfg.resume = args.resume
     try:
+        if args.amp:
+            enable_amp(cfg)
         check_work_dir_is_fresh(cfg.work_dir, cfg.resume)
-    except FileExistsError as error:
+    except (FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()

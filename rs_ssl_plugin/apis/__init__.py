@@ -1,8 +1,26 @@
-"""Inference helpers: tiled (sliding-window) segmentation of large scenes, see ``docs/inference.md``."""
-from .scene_io import ArrayScene, ClassMapWriter, PngRowWriter, RasterScene, segment_raster
-from .tiled_inference import (AMP_DTYPES, BLEND_MODES, blend_weights, iter_blended_logits, iter_class_rows,
-                              logits_to_classes, slide_windows)
+"""Inference helpers: tiled (sliding-window) segmentation of large scenes (docs/inference.md) and SDSH hash
+retrieval (evaluation on a test set, search of an image folder)."""
+from .retrieval import evaluate_retrieval, search_folder
+from .scene_io import (
+    ArrayScene,
+    ClassMapWriter,
+    PngRowWriter,
+    RasterScene,
+    class_palette,
+    scene_output_paths,
+    segment_raster,
+    window_settings,
+)
+from .tiled_inference import (
+    AMP_DTYPES,
+    BLEND_MODES,
+    blend_weights,
+    iter_blended_logits,
+    iter_class_rows,
+    logits_to_classes,
+    slide_windows,
+)
 
-__all__ = ['AMP_DTYPES', 'ArrayScene', 'BLEND_MODES', 'ClassMapWriter', 'PngRowWriter', 'RasterScene',
-           'blend_weights', 'iter_blended_logits', 'iter_class_rows', 'logits_to_classes', 'segment_raster',
-           'slide_windows']
+__all__ = ['AMP_DTYPES', 'ArrayScene', 'BLEND_MODES', 'ClassMapWriter', 'PngRowWriter', 'RasterScene', 'blend_weights',
+           'class_palette', 'evaluate_retrieval', 'iter_blended_logits', 'iter_class_rows', 'logits_to_classes',
+           'scene_output_paths', 'search_folder', 'segment_raster', 'slide_windows', 'window_settings']

@@ -8,18 +8,21 @@
   only once complete, so an interrupted run leaves no partial output under the final names.
 """
 import os
+import os.path as osp
 import struct
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import rasterio
+from mmseg.utils import get_palette
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
+from torch import nn
 
-from .tiled_inference import iter_class_rows
+from .tiled_inference import IntPair, as_pair, iter_class_rows
 
 
 class RasterScene:
@@ -46,11 +49,13 @@ class RasterScene:
                           f'({error})') from error
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` array."""
         if self._pixels is not None:
             return self._pixels[:, top:bottom, left:right]
         return self._read_window(Window(left, top, right - left, bottom - top))
 
     def close(self) -> None:
+        """Close the underlying rasterio dataset."""
         self._dataset.close()
 
     def __enter__(self) -> 'RasterScene':
@@ -70,6 +75,7 @@ class ArrayScene:
         self.count, self.height, self.width = pixels.shape
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` view."""
         return self.pixels[:, top:bottom, left:right]
 
 
@@ -99,6 +105,7 @@ class PngRowWriter:
         self.rows_written += len(rgb_rows)
 
     def close(self) -> None:
+        """Finish the zlib stream and the file; ``RuntimeError`` unless all ``height`` rows were written."""
         if self.rows_written != self.height:
             raise RuntimeError(f'PNG got {self.rows_written} of {self.height} rows')
         self._chunk(b'IDAT', self._compressor.flush())
@@ -146,12 +153,14 @@ class ClassMapWriter:
         self._next_row += classes.shape[0]
 
     def commit(self) -> None:
+        """Close both files and move them onto ``tif_path`` and ``png_path``."""
         self._tif.close()
         self._png.close()
         os.replace(self._tif_tmp, self.tif_path)
         os.replace(self._png_tmp, self.png_path)
 
     def discard(self) -> None:
+        """Close both files and remove the temporary ones, leaving any existing outputs untouched."""
         self._tif.close()
         self._png.discard()
         for path in (self._tif_tmp, self._png_tmp):
@@ -187,3 +196,42 @@ def segment_raster(model, scene: RasterScene, tif_path: str, png_path: str, pale
     except BaseException:
         writer.discard()
         raise
+
+
+def scene_output_paths(scenes: Sequence[str], out_dir: str, force: bool = False) -> List[Tuple[str, str, str]]:
+    """``(scene, classes.tif, color.png)`` per scene; refuses existing outputs without ``force``."""
+    jobs, owners = [], {}
+    for scene in scenes:
+        stem = osp.splitext(osp.basename(scene))[0]
+        if stem in owners:
+            raise ValueError(f'{owners[stem]} and {scene} would both write {stem}_classes.tif: '
+                             'segment them into different --out-dir folders')
+        owners[stem] = scene
+        outputs = (osp.join(out_dir, f'{stem}_classes.tif'), osp.join(out_dir, f'{stem}_color.png'))
+        existing = [p for p in outputs if osp.exists(p)]
+        if existing and not force:
+            raise FileExistsError(f'{existing[0]} exists; pass --force to overwrite it')
+        jobs.append((scene, *outputs))
+    return jobs
+
+
+def window_settings(model: nn.Module, crop_size: Optional[IntPair], stride: Optional[IntPair]):
+    """Crop size and stride from the arguments, else from the model's slide ``test_cfg``."""
+    test_cfg = model.test_cfg or {}
+    if (crop_size is None or stride is None) and test_cfg.get('mode') != 'slide':
+        raise ValueError('the config\'s test_cfg is not mode=\'slide\': give --crop-size and --stride')
+    return as_pair(crop_size or test_cfg['crop_size'], 'crop_size'), as_pair(stride or test_cfg['stride'], 'stride')
+
+
+def class_palette(model: nn.Module, dataset_name: Optional[str] = None) -> Sequence[Sequence[int]]:
+    """RGB colours per class: mmseg's palette of ``dataset_name``, else the checkpoint's dataset_meta."""
+    num_classes = max(model.out_channels, 2)  # one output channel = binary: classes 0 and 1
+    if dataset_name:
+        palette = get_palette(dataset_name)
+    else:
+        palette = (getattr(model, 'dataset_meta', None) or {}).get('palette')
+        if palette is None:
+            raise ValueError('the checkpoint holds no dataset_meta palette: pass --palette <dataset name>')
+    if len(palette) < num_classes:
+        raise ValueError(f'the palette has {len(palette)} colours for {num_classes} classes')
+    return palette

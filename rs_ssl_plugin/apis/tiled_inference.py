@@ -40,8 +40,11 @@ class Scene(Protocol):
         """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` array."""
 
 
-def _pair(value: IntPair, name: str) -> Tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(int(v) for v in value)
+def as_pair(value: IntPair, name: str) -> Tuple[int, int]:
+    """``(height, width)`` from an int, a one-element sequence (square) or a ``(height, width)`` pair of
+    positive ints; ``ValueError`` naming ``name`` otherwise."""
+    values = (value, ) if isinstance(value, int) else tuple(int(v) for v in value)
+    pair = values * 2 if len(values) == 1 else values
     if len(pair) != 2 or min(pair) < 1:
         raise ValueError(f'{name} must be a positive int or a (height, width) pair, got {value!r}')
     return pair
@@ -54,7 +57,7 @@ def slide_windows(height: int, width: int, crop_size: IntPair, stride: IntPair) 
     axis and the last one is shifted back to end at the image border. Along an axis shorter than the crop
     the window is the whole axis (nothing is padded).
     """
-    (h_crop, w_crop), (h_stride, w_stride) = _pair(crop_size, 'crop_size'), _pair(stride, 'stride')
+    (h_crop, w_crop), (h_stride, w_stride) = as_pair(crop_size, 'crop_size'), as_pair(stride, 'stride')
     if h_stride > h_crop or w_stride > w_crop:
         raise ValueError(f'stride {(h_stride, w_stride)} larger than crop_size {(h_crop, w_crop)} would leave '
                          'pixels no window covers')

@@ -1,8 +1,11 @@
+"""Datasets, loaders and input checks shared by the methods (method-specific datasets live in methods/)."""
+from . import preparation, transforms
+from .checks import collect_image_files, list_images, read_rgb_image, require_dir, require_empty_output_dir
 from .seg_datasets import CheckedPotsdamDataset, CheckedSegDatasetMixin
-from .retrieval import AIDRetrieval, RetrievalImageFolder, UCMercedRetrieval  # noqa: F401
 from .shaanxi_buildings import ShaanxiBuildingsDataset
-from .transforms import *  # noqa: F401,F403
+from .synthetic import POTSDAM_CLASSES, generate_scene, make_synthetic_potsdam
 from .unlabeled import UnlabeledImageFolder
-from .unsupervised_seg import CocoStuff27Dataset, Potsdam3Dataset
 
-__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'ShaanxiBuildingsDataset', 'UnlabeledImageFolder', 'CocoStuff27Dataset', 'Potsdam3Dataset']
+__all__ = ['CheckedPotsdamDataset', 'CheckedSegDatasetMixin', 'POTSDAM_CLASSES', 'ShaanxiBuildingsDataset',
+           'UnlabeledImageFolder', 'collect_image_files', 'generate_scene', 'list_images', 'make_synthetic_potsdam',
+           'preparation', 'read_rgb_image', 'require_dir', 'require_empty_output_dir', 'transforms']

@@ -5,7 +5,7 @@ Every error names the offending file or folder and says what was expected.
 import os
 import os.path as osp
 import warnings
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
@@ -30,6 +30,7 @@ TIFF_EXTENSIONS = ('.tif', '.tiff')
 
 
 def is_tiff(path: str) -> bool:
+    """Whether ``path`` ends in ``.tif`` or ``.tiff`` (case-insensitive)."""
     return path.lower().endswith(TIFF_EXTENSIONS)
 
 
@@ -81,11 +82,24 @@ def read_image_file(path: str, what: str, backend_args=None, backend: str = 'cv2
     return decode_image(content, path, flag='unchanged', backend=backend)
 
 
-def check_channels(img: np.ndarray, expected: int, path: str) -> None:
-    """Raise ``ValueError`` naming ``path`` when ``img`` does not have ``expected`` channels."""
+def read_rgb_image(path: str) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB: grey images are repeated, extra bands (e.g. NIR) dropped;
+    other bit depths are refused, naming the file."""
+    img = read_image_file(path, 'input image')
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.dtype != np.uint8:
+        raise ValueError(f'{path}: expected 8-bit imagery, got {img.dtype}')
+    return np.ascontiguousarray(img[..., 2::-1] if img.shape[2] >= 3 else img)
+
+
+def check_channels(img: np.ndarray, expected: Union[int, Sequence[int]], path: str) -> None:
+    """Raise ``ValueError`` naming ``path`` when ``img`` does not have ``expected`` channels (a count, or
+    several allowed counts)."""
+    allowed = (expected, ) if isinstance(expected, int) else tuple(expected)
     channels = 1 if img.ndim == 2 else img.shape[2]
-    if channels != expected:
-        raise ValueError(f'image {path} has {channels} channel(s), expected {expected} '
+    if channels not in allowed:
+        raise ValueError(f'image {path} has {channels} channel(s), expected {" or ".join(map(str, allowed))} '
                          '(set the loader\'s expected_channels and the preprocessor mean/std for '
                          'multi-band data)')
 

@@ -1,3 +1,4 @@
+"""Segmentation datasets that fail early, naming the path, on missing folders, images or label files."""
 import os.path as osp
 from typing import List
 
@@ -11,6 +12,7 @@ class CheckedSegDatasetMixin:
     """Fails early, naming the path, on a missing data root or folder, no images, or missing labels."""
 
     def load_data_list(self) -> List[dict]:
+        """The parent's samples, after checking folders and files, each with the dataset's ``num_classes``."""
         name = type(self).__name__
         if self.data_root:
             require_dir(self.data_root, f'{name}: data_root')
@@ -26,6 +28,8 @@ class CheckedSegDatasetMixin:
         require_files((info['img_path'] for info in data_list), f'{name}: image files')
         if ann_dir:
             require_files((info['seg_map_path'] for info in data_list), f'{name}: label files')
+        for info in data_list:  # lets CheckedLoadAnnotations check the label range without repeating it
+            info['num_classes'] = len(self.metainfo['classes'])
         return data_list
 
 

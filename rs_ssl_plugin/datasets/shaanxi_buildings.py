@@ -13,6 +13,7 @@ BUILDING_MASK_EXTENSIONS = ('.png', '.tif', '.tiff')
 
 
 def stem(path: str) -> str:
+    """File name of ``path`` without folder and extension."""
     return osp.splitext(osp.basename(path))[0]
 
 
@@ -82,6 +83,7 @@ class ShaanxiBuildingsDataset(BaseSegDataset):
         super().__init__(data_prefix=data_prefix, reduce_zero_label=False, **kwargs)
 
     def load_data_list(self) -> List[dict]:
+        """Image/mask samples from the split file, else paired by file stem across the two folders."""
         name = type(self).__name__
         if self.data_root:
             require_dir(self.data_root, f'{name}: data_root')
@@ -95,4 +97,4 @@ class ShaanxiBuildingsDataset(BaseSegDataset):
         else:
             pairs = pair_images_and_masks(self.data_prefix['img_path'], self.data_prefix['seg_map_path'])
         return [dict(img_path=img, seg_map_path=mask, label_map=self.label_map,
-                     reduce_zero_label=self.reduce_zero_label, seg_fields=[]) for img, mask in pairs]
+                     reduce_zero_label=self.reduce_zero_label, seg_fields=[], num_classes=2) for img, mask in pairs]

@@ -45,6 +45,7 @@ class Canvas:
 
     @property
     def size(self) -> int:
+        """Side length of the square scene in pixels."""
         return self.label.shape[0]
 
 
@@ -56,18 +57,21 @@ def smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
 
 
 def polygon_mask(size: int, points) -> np.ndarray:
+    """Boolean ``(size, size)`` mask of the filled polygon through ``points`` (x, y)."""
     mask = np.zeros((size, size), np.uint8)
     cv2.fillPoly(mask, [np.round(np.asarray(points)).astype(np.int32)], 1)
     return mask.view(bool)
 
 
 def line_mask(size: int, start, end, width: float) -> np.ndarray:
+    """Boolean ``(size, size)`` mask of a straight line from ``start`` to ``end`` (at least 1 px wide)."""
     mask = np.zeros((size, size), np.uint8)
     cv2.line(mask, point(start), point(end), 1, max(1, int(round(width))))
     return mask.view(bool)
 
 
 def point(xy) -> Tuple[int, int]:
+    """``(x, y)`` rounded to integer pixel coordinates, as OpenCV's drawing functions want them."""
     return int(round(xy[0])), int(round(xy[1]))
 
 
@@ -171,6 +175,7 @@ def draw_roads(rng: np.random.Generator, canvas: Canvas, lines) -> np.ndarray:
 
 
 def dashed_line(size: int, start, end, dash: float, gap: float, width: float) -> np.ndarray:
+    """Boolean ``(size, size)`` mask of a dashed line: ``dash`` px strokes separated by ``gap`` px."""
     mask = np.zeros((size, size), np.uint8)
     length = np.linalg.norm(end - start)
     direction = (end - start) / length
@@ -421,12 +426,14 @@ def scene_seed(seed: int, split: str, index: int) -> int:
 
 
 def write_png(path: str, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` with OpenCV, creating its folder; ``OSError`` if it cannot."""
     os.makedirs(osp.dirname(path), exist_ok=True)
     if not cv2.imwrite(path, array):
         raise OSError(f'could not write {path}')
 
 
 def dataset_info(out_dir: str, params: Dict) -> Dict:
+    """What :func:`make_synthetic_potsdam` returns: ``params`` plus the classes and the dataset's paths."""
     return dict(params, out_dir=out_dir, classes=list(POTSDAM_CLASSES),
                 img_dir=osp.join(out_dir, 'img_dir'), ann_dir=osp.join(out_dir, 'ann_dir'),
                 unlabeled_dir=osp.join(out_dir, 'unlabeled'), manifest=osp.join(out_dir, MANIFEST))

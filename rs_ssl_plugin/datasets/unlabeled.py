@@ -1,3 +1,4 @@
+"""Label-free image folders (or image list files) for self-supervised pre-training."""
 import os.path as osp
 import warnings
 from typing import List, Optional, Sequence
@@ -66,9 +67,11 @@ class UnlabeledImageFolder(BaseDataset):
 
     @property
     def num_skipped(self) -> int:
+        """Number of distinct corrupt files skipped so far (in this process)."""
         return len(self.skipped_paths)
 
     def load_data_list(self) -> List[dict]:
+        """One ``dict(img_path=...)`` per image listed in ``ann_file``, else found under the image folder."""
         require_dir(self.data_root, 'UnlabeledImageFolder: data_root')
         folder = self.data_prefix['img_path']
         if self.ann_file:
@@ -87,6 +90,7 @@ class UnlabeledImageFolder(BaseDataset):
         return [dict(img_path=p) for p in paths]
 
     def prepare_data(self, idx) -> Optional[dict]:
+        """The processed sample, or ``None`` (mmengine then draws another) for a corrupt one with ``'skip'``."""
         try:
             return super().prepare_data(idx)
         except OSError as error:  # the loaders raise OSError, naming the file, for unreadable images

@@ -1,4 +1,4 @@
-from .optimizers import *  # noqa: F401,F403
-from .schedulers import *  # noqa: F401,F403
-from .sdsh_hooks import SDSHScheduleHook  # noqa: F401
-from .sdsh_optim_wrapper import SDSHAmpOptimWrapper, SDSHOptimWrapper, SDSHOptimWrapperConstructor  # noqa: F401
+"""Training-loop parts shared by the methods."""
+from .progress_curve import ProgressCurveLR
+
+__all__ = ['ProgressCurveLR']

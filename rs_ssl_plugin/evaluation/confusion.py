@@ -1,3 +1,4 @@
+"""The pixel confusion matrix behind the per-class and the Hungarian-matched segmentation metrics."""
 from typing import Optional
 
 import torch

@@ -80,8 +80,10 @@ def save_confusion_image(matrix: np.ndarray, classes: Sequence[str], path: str) 
 class PerClassSegMetric(BaseMetric):
     """Per-class IoU, F1, precision and recall, their means and the overall accuracy, all from one
     confusion matrix accumulated over the dataset. ``aAcc``, ``mIoU``, ``mPrecision`` and ``mRecall`` equal
-    mmseg's ``IoUMetric``; so does ``mF1`` (its ``mFscore``) unless a class is predicted but absent from the
-    ground truth: its F1 is then 0, like its IoU, where mmseg's F-score is NaN and skipped.
+    mmseg's ``IoUMetric``; so does ``mF1`` (its ``mFscore``) except for classes without a true positive that
+    appear in the ground truth or the prediction (present but never predicted, predicted but absent, or both
+    but never right): their F1 = 2TP / (2TP + FP + FN) is 0, like their IoU, and counts in the mean, while
+    mmseg's 2PR / (P + R) is NaN there and skipped (docs/datasets.md has a worked example).
 
     Returns (percent) ``aAcc`` (overall accuracy), ``mIoU``, ``mF1``, ``mPrecision``, ``mRecall`` and, per
     class, ``IoU.<class>``, ``F1.<class>``, ``Precision.<class>``, ``Recall.<class>`` (e.g. ``IoU.building``
@@ -120,6 +122,7 @@ class PerClassSegMetric(BaseMetric):
         return path
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Accumulate each sample's confusion matrix (and write its colour prediction with ``save_predictions``)."""
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
             pred = sample['pred_sem_seg']['data'].squeeze(0)
@@ -137,6 +140,8 @@ class PerClassSegMetric(BaseMetric):
             raise OSError(f'PerClassSegMetric: could not write {path}')
 
     def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:
+        """``aAcc``, the class means ``mIoU``/``mF1``/``mPrecision``/``mRecall`` and per-class ``<metric>.<class>``
+        in %, from the summed confusion matrix; logs the table and writes the reports with ``output_dir``."""
         classes = list(self.dataset_meta['classes'])
         matrix = np.sum(results, axis=0)
         scores = metrics_from_confusion(matrix)

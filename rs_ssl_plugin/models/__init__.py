@@ -1,7 +1,5 @@
-from .backbones import *  # noqa: F401,F403
-from .heads import *  # noqa: F401,F403
-from .losses import *  # noqa: F401,F403
-from .necks import *  # noqa: F401,F403
-from .sdsh import *  # noqa: F401,F403
-from .segmentors import *  # noqa: F401,F403
-from .selfsup import *  # noqa: F401,F403
+"""Model parts shared by several methods."""
+from .data_preprocessor import MultiBandSelfSupDataPreprocessor
+from .mlp import gelu_mlp, init_truncated_normal
+
+__all__ = ['MultiBandSelfSupDataPreprocessor', 'gelu_mlp', 'init_truncated_normal']

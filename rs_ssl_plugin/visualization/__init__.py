@@ -1,3 +1,4 @@
-from .cluster_maps import colorize_clusters, overlay, prototype_palette
+"""Colouring of cluster and class maps."""
+from .cluster_maps import cluster_map_paths, colorize_clusters, overlay, prototype_palette, write_cluster_maps
 
-__all__ = ['colorize_clusters', 'overlay', 'prototype_palette']
+__all__ = ['cluster_map_paths', 'colorize_clusters', 'overlay', 'prototype_palette', 'write_cluster_maps']

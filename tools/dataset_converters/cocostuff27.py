@@ -12,52 +12,13 @@ which is the layout the official IDDC code reads; the dataset maps the fine labe
 Nothing is overwritten unless --force.
 """
 import argparse
-import os
-import os.path as osp
-import shutil
 import sys
 
-SPLITS = ('train2017', 'val2017')
-LIST_NAME = 'Coco164kFull_Stuff_Coarse_7.txt'
-
-
-def place(src: str, dst: str, copy: bool, force: bool) -> None:
-    if osp.lexists(dst):
-        if not force:
-            raise FileExistsError(f'{dst} already exists; pass --force to replace it')
-        os.remove(dst)
-    if copy:
-        shutil.copyfile(src, dst)
-    else:
-        os.symlink(osp.abspath(src), dst)
-
-
-def layout_cocostuff27(images: str, labels: str, curated: str, out_dir: str, copy: bool = False,
-                       force: bool = False) -> dict:
-    """Check every listed image and label map exists, then link or copy them; returns ids per split."""
-    plan = {}
-    for split in SPLITS:
-        list_path = osp.join(curated, split, LIST_NAME)
-        if not osp.isfile(list_path):
-            raise FileNotFoundError(f'curated list {list_path} does not exist')
-        with open(list_path) as f:
-            ids = [line.strip() for line in f if line.strip()]
-        pairs = [(osp.join(images, split, f'{i}.jpg'), osp.join(labels, split, f'{i}.png')) for i in ids]
-        missing = [p for pair in pairs for p in pair if not osp.isfile(p)]
-        if missing:
-            raise FileNotFoundError(f'{len(missing)} files listed in {list_path} are missing, e.g. {missing[:3]}')
-        plan[split] = (list_path, ids, pairs)
-    for split, (list_path, ids, pairs) in plan.items():
-        for folder in ('images', 'annotations', 'curated'):
-            os.makedirs(osp.join(out_dir, folder, split), exist_ok=True)
-        place(list_path, osp.join(out_dir, 'curated', split, LIST_NAME), copy=True, force=force)
-        for image_id, (image, label) in zip(ids, pairs):
-            place(image, osp.join(out_dir, 'images', split, f'{image_id}.jpg'), copy, force)
-            place(label, osp.join(out_dir, 'annotations', split, f'{image_id}.png'), copy, force)
-    return {split: len(ids) for split, (_, ids, _) in plan.items()}
+from rs_ssl_plugin.methods.iddc.preparation import layout_cocostuff27
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('images', help='COCO-2017 image folder holding train2017/ and val2017/')
     parser.add_argument('labels', help='stuffthingmaps_trainval2017 folder holding train2017/ and val2017/')
@@ -69,6 +30,7 @@ def parse_args():
 
 
 def main():
+    """Lay out COCO-Stuff-27 with :func:`layout_cocostuff27` and print the images per split."""
     args = parse_args()
     try:
         counts = layout_cocostuff27(args.images, args.labels, args.curated, args.out_dir, args.copy, args.force)

@@ -8,21 +8,18 @@ dataset's ann_file. Smaller fractions are subsets of larger ones and the same SO
 the same files.
 """
 import argparse
-import os.path as osp
 import sys
 
-try:
-    import rs_ssl_plugin  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from rs_ssl_plugin.datasets.checks import list_images  # noqa: E402
-from rs_ssl_plugin.datasets.converters.splits import (label_fraction_subsets, percent_name, read_lines,  # noqa: E402
-                                                      write_list_files)
-from rs_ssl_plugin.datasets.unlabeled import IMAGE_EXTENSIONS  # noqa: E402
+from rs_ssl_plugin.datasets.preparation.splits import (
+    label_fraction_subsets,
+    percent_name,
+    read_samples,
+    write_list_files,
+)
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', help='list file or image folder of the full training set')
     parser.add_argument('out_dir', help='folder for the subset list files')
@@ -34,14 +31,10 @@ def parse_args():
 
 
 def main():
+    """Write one list file per label fraction and print the subset sizes."""
     args = parse_args()
     try:
-        if osp.isdir(args.source):
-            samples = [osp.splitext(osp.relpath(p, args.source))[0] for p in list_images(args.source, IMAGE_EXTENSIONS)]
-        elif osp.isfile(args.source):
-            samples = read_lines(args.source)
-        else:
-            raise FileNotFoundError(f'{args.source} is neither a list file nor a folder')
+        samples = read_samples(args.source)
         subsets = label_fraction_subsets(samples, args.percents, args.seed)
         paths = write_list_files({f'{args.prefix}_{percent_name(p)}': s for p, s in subsets.items()}, args.out_dir,
                                  args.force)

@@ -5,18 +5,13 @@ reduce_zero_label=True) and OUT_DIR/unlabeled. Re-running with the same paramete
 OUT_DIR holding anything else is refused and left untouched.
 """
 import argparse
-import os.path as osp
 import sys
 
-try:
-    import rs_ssl_plugin  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam  # noqa: E402
+from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('out_dir', metavar='OUT_DIR', help='output folder: new, empty, or made with the same options')
     parser.add_argument('--num-train', type=int, default=16, metavar='N', help='labelled training scenes')
@@ -28,6 +23,7 @@ def parse_args():
 
 
 def main():
+    """Generate (or reuse) the synthetic dataset and print where its parts are."""
     args = parse_args()
     try:
         info = make_synthetic_potsdam(args.out_dir, num_train=args.num_train, num_val=args.num_val,

@@ -14,15 +14,11 @@ import argparse
 import os.path as osp
 import sys
 
-try:
-    import rs_ssl_plugin  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from rs_ssl_plugin.datasets.converters.potsdam import convert_potsdam  # noqa: E402
+from rs_ssl_plugin.datasets.preparation.potsdam import convert_potsdam
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('dataset_path', help='folder holding the official zips')
     parser.add_argument('-o', '--out-dir', '--out_dir', default=osp.join('data', 'potsdam'),
@@ -44,6 +40,7 @@ def parse_args():
 
 
 def main():
+    """Convert the Potsdam zips with :func:`convert_potsdam` and print the crop counts and band statistics."""
     args = parse_args()
     try:
         manifest = convert_potsdam(args.dataset_path, args.out_dir, bands=args.bands, labels=args.labels,

@@ -9,16 +9,11 @@ import argparse
 import os.path as osp
 import sys
 
-try:
-    import rs_ssl_plugin  # noqa: F401
-except ImportError:  # run from a checkout without installing the package
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from rs_ssl_plugin.datasets.converters.splits import split_samples, write_list_files  # noqa: E402
-from rs_ssl_plugin.datasets.shaanxi_buildings import pair_images_and_masks  # noqa: E402
+from rs_ssl_plugin.datasets.preparation.splits import image_mask_lines, split_samples, write_list_files
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data_root', help='dataset root')
     parser.add_argument('--img-dir', default='images', help='image folder under DATA_ROOT (default images)')
@@ -32,18 +27,16 @@ def parse_args():
 
 
 def main():
+    """Pair images with masks, split them with the seed and write the non-empty split lists."""
     args = parse_args()
     out_dir = args.out_dir or osp.join(args.data_root, 'splits')
     try:
-        pairs = pair_images_and_masks(osp.join(args.data_root, args.img_dir), osp.join(args.data_root, args.mask_dir))
-        lines = [f'{osp.relpath(img, args.data_root)} {osp.relpath(mask, args.data_root)}' for img, mask in pairs]
-        if any(len(line.split()) != 2 for line in lines):
-            raise ValueError('file names with spaces cannot be written to a list file')
+        lines = image_mask_lines(args.data_root, args.img_dir, args.mask_dir)
         splits = split_samples(lines, dict(zip(('train', 'val', 'test'), args.ratios)), args.seed)
         paths = write_list_files({name: split for name, split in splits.items() if split}, out_dir, args.force)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
-    print(f'{len(pairs)} image/mask pairs: ' + ', '.join(f'{len(s)} {n}' for n, s in splits.items()))
+    print(f'{len(lines)} image/mask pairs: ' + ', '.join(f'{len(s)} {n}' for n, s in splits.items()))
     for path in paths:
         print(f'  {path}')
 

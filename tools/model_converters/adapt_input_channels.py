@@ -4,19 +4,17 @@
         work_dirs/false_r50_potsdam/backbone_4band.pth --in-channels 4
 
 The RGB filters go to the bands given by --rgb-indices (default 0 1 2: R, G, B, NIR, ... order), every other
-band gets the mean RGB filter, and all are scaled by 3/N (see rs_ssl_plugin/utils/channel_adapt.py). The
+band gets the mean RGB filter, and all are scaled by 3/N (see rs_ssl_plugin/checkpoints/channel_adapt.py). The
 output loads with the usual init_cfg=dict(type='Pretrained', ...) into any backbone (ResNet, ViT, Swin).
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import rs_ssl_plugin  # noqa: E402,F401
-from rs_ssl_plugin.utils.channel_adapt import adapt_checkpoint_input_channels  # noqa: E402
+from rs_ssl_plugin.checkpoints.channel_adapt import adapt_checkpoint_input_channels
 
 
 def parse_args(argv=None):
+    """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='checkpoint with 3-band first-layer weights')
     parser.add_argument('dst', help='output file; never overwritten unless --force')
@@ -29,6 +27,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Write the checkpoint with its first-layer kernel adapted to ``--in-channels`` bands."""
     args = parse_args(argv)
     try:
         key = adapt_checkpoint_input_channels(args.src, args.dst, args.in_channels, args.key, args.prefix,

@@ -9,16 +9,14 @@ nothing is written unless its every tensor receives a weight and no weight is le
 {'state_dict': {'backbone.*': ...}}, works with init_cfg=dict(type='Pretrained', prefix='backbone.').
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import rs_ssl_plugin  # noqa: E402,F401
-from rs_ssl_plugin.converters import CONVERTERS, convert_checkpoint  # noqa: E402
-from rs_ssl_plugin.utils import build_config_module  # noqa: E402
+from rs_ssl_plugin.checkpoints.conversion import CONVERTERS, convert_checkpoint
+from rs_ssl_plugin.utils.config_modules import build_config_module
 
 
 def parse_args():
+    """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output file; never overwritten unless --force')
@@ -31,6 +29,7 @@ def parse_args():
 
 
 def main():
+    """Convert an official checkpoint to the plugin's keys (checked against ``--target-config`` if given)."""
     args = parse_args()
     try:
         target = build_config_module(args.target_config, args.target_key) if args.target_config else None

@@ -5,12 +5,12 @@
 # prediction and label to 320x320 (nearest) before the Hungarian-matched confusion matrix.
 dataset_type = 'CocoStuff27Dataset'
 data_root = 'data/cocostuff'
-num_classes = 27
 crop_size = 224
-# mmcv's loader: COCO holds some greyscale JPEGs, which it turns into 3 channels like the official code
+# COCO holds some greyscale JPEGs, which the loader turns into 3 channels like the official code; the label
+# range check takes the dataset's class count
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='CheckedLoadAnnotations', num_classes=num_classes),
+    dict(type='CheckedLoadImageFromFile', expected_channels=(1, 3)),
+    dict(type='CheckedLoadAnnotations'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='AnisotropicRandomResize', ratio_range=(0.8, 1.2), min_size=crop_size),
     dict(type='OverlappingCropPair', crop_size=crop_size),
@@ -19,7 +19,7 @@ train_pipeline = [
 # mmseg's own LoadAnnotations here: mmseg.apis.inference_model (used by tools/vis_cluster.py) removes it
 # to predict on unlabelled images
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile', expected_channels=(1, 3)),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

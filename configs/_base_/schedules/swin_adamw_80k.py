@@ -1,5 +1,5 @@
-# mmseg's Swin UperNet optimisation (AdamW 6e-5, wd 0.01 except relative position tables and norms,
-# 1500 linear warm-up iterations then poly decay) on an 80k-iteration schedule.
+# mmseg's Swin UperNet optimisation on 80k iterations: AdamW 6e-5, weight decay 0.01 except on relative
+# position tables and norms, 1500 linear warm-up iterations, then linear (power 1) decay to 0.
 _base_ = 'mmseg::_base_/schedules/schedule_80k.py'
 
 optim_wrapper = dict(

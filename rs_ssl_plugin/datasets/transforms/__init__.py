@@ -1,7 +1,6 @@
-from .iddc_views import AnisotropicRandomResize, OverlappingCropPair
-from .overlap_crops import ForEachView, OverlappingMultiCrop, RandomFlipViews
+"""Loading transforms with input checks, and band-agnostic photometric augmentations."""
 from .loading import CheckedLoadAnnotations, CheckedLoadBinaryMask, CheckedLoadImageFromFile, remap_labels
 from .multiband import RandomBandGaussianBlur, RandomBandJitter
-from .sdsh_multicrop import SDSHMultiCrop, sdsh_collate  # noqa: F401
 
-__all__ = ['ForEachView', 'OverlappingMultiCrop', 'RandomFlipViews', 'AnisotropicRandomResize', 'OverlappingCropPair', 'CheckedLoadAnnotations', 'CheckedLoadBinaryMask', 'RandomBandGaussianBlur', 'RandomBandJitter', 'CheckedLoadImageFromFile', 'remap_labels']
+__all__ = ['CheckedLoadAnnotations', 'CheckedLoadBinaryMask', 'CheckedLoadImageFromFile', 'RandomBandGaussianBlur',
+           'RandomBandJitter', 'remap_labels']

@@ -1,3 +1,6 @@
+"""Image and label loading transforms that check band counts, label values and sizes, naming the file."""
+from typing import Optional, Sequence, Union
+
 import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
@@ -18,14 +21,17 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
     ``color_type`` as usual.
 
     Args:
-        expected_channels: band count the file must have (3 for RGB, 4 for RGBIR, ...).
+        expected_channels: band count the file must have (3 for RGB, 4 for RGBIR, ...), or several allowed
+            counts, e.g. ``(1, 3)`` for RGB datasets holding some greyscale files (COCO), which
+            ``color_type='color'`` turns into 3 channels.
     """
 
-    def __init__(self, expected_channels: int = 3, **kwargs):
+    def __init__(self, expected_channels: Union[int, Sequence[int]] = 3, **kwargs):
         super().__init__(**kwargs)
         self.expected_channels = expected_channels
 
     def transform(self, results: dict) -> dict:
+        """Load ``img_path`` as stored, check its band count, then apply ``color_type`` and ``to_float32``."""
         path = results['img_path']
         img = read_image_file(path, 'image file', self.backend_args, self.imdecode_backend)
         check_channels(img, self.expected_channels, path)
@@ -64,11 +70,12 @@ class CheckedLoadAnnotations(LoadAnnotations):
 
     Args:
         num_classes: number of classes; valid values after ``reduce_zero_label``/``label_map`` are
-            ``0..num_classes-1`` and ``ignore_index``.
+            ``0..num_classes-1`` and ``ignore_index``. ``None`` takes the count of the dataset's classes,
+            which the plugin's datasets put in every sample (``num_classes``).
         ignore_index: the ignored label value.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs):
+    def __init__(self, num_classes: Optional[int] = None, ignore_index: int = 255, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
@@ -79,7 +86,11 @@ class CheckedLoadAnnotations(LoadAnnotations):
         if label.ndim == 3 and label.shape[2] == 1:
             label = label[..., 0]
         label = self.to_class_indices(label, path, results)
-        check_label_map(label, path, results['ori_shape'], self.num_classes, self.ignore_index)
+        num_classes = self.num_classes or results.get('num_classes')
+        if num_classes is None:
+            raise ValueError(f'{type(self).__name__} needs num_classes for {path}: give it, or use one of the '
+                             "plugin's datasets, which pass their class count")
+        check_label_map(label, path, results['ori_shape'], num_classes, self.ignore_index)
         results['gt_seg_map'] = label
         results['seg_fields'].append('gt_seg_map')
 
@@ -109,6 +120,7 @@ class CheckedLoadBinaryMask(CheckedLoadAnnotations):
         super().__init__(num_classes=2, reduce_zero_label=False, **kwargs)
 
     def to_class_indices(self, label: np.ndarray, path: str, results: dict) -> np.ndarray:
+        """The mask as 0/1 class indices; ``ValueError`` naming ``path`` for multi-channel or non-binary masks."""
         if label.ndim == 3 and (label == label[..., :1]).all():
             label = label[..., 0]
         if label.ndim != 2:

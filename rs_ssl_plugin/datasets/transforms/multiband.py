@@ -32,6 +32,7 @@ class RandomBandJitter(BaseTransform):
         self.brightness, self.contrast, self.band_gain, self.prob = brightness, contrast, band_gain, prob
 
     def transform(self, results: dict) -> dict:
+        """``results`` with ``img`` jittered (brightness, contrast, band gains) with probability ``prob``."""
         if np.random.rand() >= self.prob:
             return results
         img = results['img']
@@ -61,6 +62,7 @@ class RandomBandGaussianBlur(BaseTransform):
         self.sigma_range, self.prob = tuple(sigma_range), prob
 
     def transform(self, results: dict) -> dict:
+        """``results`` with every band of ``img`` blurred with probability ``prob``."""
         if np.random.rand() >= self.prob:
             return results
         img = results['img']

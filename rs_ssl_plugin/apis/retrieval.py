@@ -1,0 +1,124 @@
+"""SDSH retrieval from the command line's point of view: evaluate a checkpoint on a config's test set, or index
+a folder of images with the teacher's hash codes and rank it by Hamming distance for a query image
+(``tools/retrieve.py``). Ties in Hamming distance keep index order (sorted file paths)."""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import mmcv
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, default_collate
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from mmpretrain.registry import MODELS
+
+from ..datasets.checks import list_images, require_dir
+from ..methods.sdsh.metric import binarize, hamming_distance
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """The config at ``path`` with ``cfg_options`` (as parsed by mmengine's ``DictAction``) merged in."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def refuse_overwrite(path: Optional[str], force: bool) -> None:
+    """Raise ``FileExistsError`` if ``path`` exists and ``force`` is not set."""
+    if path and osp.exists(path) and not force:
+        raise FileExistsError(f'{path} already exists; pass --force to overwrite it')
+
+
+def evaluate_retrieval(config: str, checkpoint: str, cfg_options: Optional[dict] = None,
+                       work_dir: Optional[str] = None, pr_curve: Optional[str] = None,
+                       force: bool = False) -> Dict[str, float]:
+    """Test ``checkpoint`` on the config's test set (database + queries) with its ``RetrievalMetric``; with
+    ``pr_curve`` the precision-recall plot (and ``.json``) is saved there. Returns the metrics."""
+    cfg = load_config(config, cfg_options)
+    refuse_overwrite(pr_curve, force)
+    cfg.work_dir = work_dir or osp.join('work_dirs', osp.splitext(osp.basename(config))[0] + '_retrieval')
+    cfg.load_from = checkpoint
+    cfg.model.backbone.pop('init_cfg', None)
+    if pr_curve:
+        cfg.test_evaluator.pr_curve_file = pr_curve
+    return Runner.from_cfg(cfg).test()
+
+
+def build_model(cfg: Config, checkpoint: str, device: str = 'cpu'):
+    """The config's SDSH model with ``checkpoint`` loaded strictly, in eval mode on ``device``."""
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    cfg.model.backbone.pop('init_cfg', None)
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def encode(model, cfg: Config, paths: Sequence[str], batch_size: int) -> torch.Tensor:
+    """Binary codes ``(len(paths), bits)`` of the images with the config's test pipeline."""
+    pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    codes = []
+    with torch.no_grad():
+        for start in range(0, len(paths), batch_size):
+            batch = default_collate([pipeline(dict(img_path=p)) for p in paths[start:start + batch_size]])
+            batch = model.data_preprocessor(batch, False)
+            codes += [binarize(s.hash_feature.cpu()) for s in model.predict(batch['inputs'], batch['data_samples'])]
+    return torch.stack(codes)
+
+
+def draw_ranking(query: str, results: List[Tuple[str, float]], out: str, bits: int) -> None:
+    """A picture of the query and its nearest images, each titled with its rank, distance and file name."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    panels = [(query, 'query')] + [(p, f'#{i + 1}  d={d:g}') for i, (p, d) in enumerate(results)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6))
+    for ax, (path, title) in zip(axes, panels):
+        ax.imshow(mmcv.imread(path, channel_order='rgb'))
+        ax.set_title(title + '\n' + osp.basename(path), fontsize=7)
+        ax.axis('off')
+    fig.suptitle(f'Hamming ranking, {bits}-bit codes', fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def search_folder(config: str, checkpoint: str, query: str, folder: Optional[str] = None,
+                  load_index: Optional[str] = None, save_index: Optional[str] = None, topk: int = 8,
+                  out: str = 'nearest.png', batch_size: int = 32, device: str = 'cpu',
+                  cfg_options: Optional[dict] = None, force: bool = False) -> List[Tuple[str, float]]:
+    """The ``topk`` images nearest to ``query`` in Hamming distance, from the images under ``folder`` (encoded
+    now, and saved to ``save_index`` if given) or from an index written earlier (``load_index``); prints the
+    ranking, draws it to ``out`` and returns ``(path, distance)`` pairs."""
+    if not osp.isfile(query):
+        raise FileNotFoundError(f'query image {query} does not exist')
+    if bool(folder) == bool(load_index):
+        raise ValueError('give exactly one of --folder and --load-index')
+    refuse_overwrite(out, force)
+    refuse_overwrite(save_index, force)
+    cfg = load_config(config, cfg_options)
+    model = build_model(cfg, checkpoint, device)
+    if load_index:
+        index = torch.load(load_index, map_location='cpu', weights_only=True)
+        paths, codes = index['paths'], index['codes']
+    else:
+        require_dir(folder, 'image folder')
+        paths = list_images(folder, IMAGE_EXTENSIONS)
+        if not paths:
+            raise ValueError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) under {folder}')
+        codes = encode(model, cfg, paths, batch_size)
+        if save_index:
+            torch.save(dict(paths=paths, codes=codes), save_index)
+    query_code = encode(model, cfg, [query], 1)
+    if query_code.size(1) != codes.size(1):
+        raise ValueError(f'the index holds {codes.size(1)}-bit codes but the model gives {query_code.size(1)}')
+    distance = hamming_distance(query_code, codes)[0]
+    order = torch.sort(distance, stable=True).indices[:topk]
+    results = [(paths[i], float(distance[i])) for i in order]
+    for rank, (path, d) in enumerate(results, 1):
+        print(f'{rank:3d}  hamming={d:g}  {path}')
+    draw_ranking(query, results, out, codes.size(1))
+    print(f'wrote {out}')
+    return results

@@ -1,3 +1,0 @@
-from .larc import LARC
-
-__all__ = ['LARC']

@@ -1,0 +1,39 @@
+"""FALSE's projection neck (VISSL's two-layer MLP head after global average pooling)."""
+from typing import Tuple
+
+import torch
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS
+from torch import nn
+
+
+@MODELS.register_module()
+class LinearProjectionNeck(BaseModule):
+    """Global average pooling then ``Linear -> [ReLU] -> Linear``, both with bias, no normalisation.
+
+    FALSE's official VISSL head is ``mlp [2048, 2048]`` followed by ``mlp [2048, 128]``; VISSL's MLP skips
+    the ReLU/BN after its last layer by default, so the released model has no non-linearity between the two
+    linear layers (``with_relu=False``, the default here). ``with_relu=True`` gives the SimCLR-v1 head.
+
+    Args:
+        in_channels: backbone feature channels.
+        hid_channels: hidden width.
+        out_channels: embedding size.
+        with_relu: put a ReLU between the two linear layers.
+        with_avg_pool: average-pool a ``(B, C, H, W)`` feature map first.
+    """
+
+    def __init__(self, in_channels: int = 2048, hid_channels: int = 2048, out_channels: int = 128,
+                 with_relu: bool = False, with_avg_pool: bool = True, init_cfg=None):
+        super().__init__(init_cfg)
+        self.with_avg_pool = with_avg_pool
+        self.fc0 = nn.Linear(in_channels, hid_channels)
+        self.activation = nn.ReLU(inplace=True) if with_relu else nn.Identity()
+        self.fc1 = nn.Linear(hid_channels, out_channels)
+
+    def forward(self, x: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+        """Project the last backbone output; returns a one-element tuple like mmpretrain necks."""
+        feat = x[-1]
+        if self.with_avg_pool:
+            feat = feat.mean(dim=(2, 3))
+        return (self.fc1(self.activation(self.fc0(feat))), )

@@ -1,0 +1,170 @@
+"""SDCluster's views: resized crops that overlap, their pairwise overlap boxes, and per-view flips."""
+import math
+from typing import List, Sequence, Tuple
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform, Compose
+from mmpretrain.registry import TRANSFORMS
+
+
+def sample_crop_box(height: int, width: int, scale: Tuple[float, float], ratio: Tuple[float, float],
+                    attempts: int = 10) -> np.ndarray:
+    """``[x1, y1, x2, y2]`` of a RandomResizedCrop region (torchvision's sampling rule).
+
+    Area fraction uniform in ``scale``, aspect ratio log-uniform in ``ratio``; after ``attempts`` misses,
+    the largest centred box whose aspect ratio is clipped into ``ratio``.
+    """
+    area = height * width
+    log_ratio = np.log(ratio)
+    for _ in range(attempts):
+        target_area = area * np.random.uniform(*scale)
+        aspect = math.exp(np.random.uniform(*log_ratio))
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            y = np.random.randint(0, height - h + 1)
+            x = np.random.randint(0, width - w + 1)
+            return np.array([x, y, x + w, y + h], dtype=np.float64)
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    x, y = (width - w) // 2, (height - h) // 2
+    return np.array([x, y, x + w, y + h], dtype=np.float64)
+
+
+def intersection_area(box_a: np.ndarray, box_b: np.ndarray) -> float:
+    """Pixel area shared by two ``[x1, y1, x2, y2]`` boxes."""
+    w = min(box_a[2], box_b[2]) - max(box_a[0], box_b[0])
+    h = min(box_a[3], box_b[3]) - max(box_a[1], box_b[1])
+    return max(w, 0.) * max(h, 0.)
+
+
+def overlap_in_frame(box: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The intersection of ``box`` and ``other`` as normalised ``(x1, y1, x2, y2)`` in ``box``'s crop frame."""
+    inter = np.concatenate([np.maximum(box[:2], other[:2]), np.minimum(box[2:], other[2:])])
+    origin = np.tile(box[:2], 2)
+    size = np.tile(box[2:] - box[:2], 2)
+    return (inter - origin) / size
+
+
+@TRANSFORMS.register_module()
+class OverlappingMultiCrop(BaseTransform):
+    """Random resized crops of one image that overlap the global crops, with their overlap boxes.
+
+    Global crop i > 0 is re-drawn until it shares more than ``2 * int(min_intersection * H * W)`` pixels
+    with every earlier global crop; a local crop needs ``int(min_intersection * H * W)`` with every global
+    crop. Adds:
+
+    - ``img``: list of crops, the ``num_global`` crops of ``global_size`` first, then the local ones;
+    - ``gc_bboxes`` (G, V, 4): overlap of global crop i and crop j in crop i's frame, normalised (x1, y1, x2, y2);
+    - ``otc_bboxes`` (V, G, 4): the same overlap in crop j's frame.
+    """
+
+    def __init__(self, num_global: int = 2, num_local: int = 0, global_size: int = 224, local_size: int = 96,
+                 global_scale: Sequence[float] = (0.25, 1.0), local_scale: Sequence[float] = (0.05, 0.25),
+                 ratio: Sequence[float] = (3 / 4, 4 / 3), min_intersection: float = 0.01,
+                 interpolation: str = 'bilinear', max_redraws: int = 100):
+        if num_global < 1:
+            raise ValueError(f'num_global must be >= 1, got {num_global}')
+        self.num_global = num_global
+        self.num_local = num_local
+        self.sizes = [global_size] * num_global + [local_size] * num_local
+        self.scales = [tuple(global_scale)] * num_global + [tuple(local_scale)] * num_local
+        self.ratio = tuple(ratio)
+        self.min_intersection = min_intersection
+        self.interpolation = interpolation
+        self.max_redraws = max_redraws
+
+    def _sample_boxes(self, height: int, width: int) -> List[np.ndarray]:
+        min_pixels = int(self.min_intersection * height * width)
+        boxes: List[np.ndarray] = []
+        for index, scale in enumerate(self.scales):
+            needed = 2 * min_pixels if index < self.num_global else min_pixels
+            earlier_globals = boxes[:self.num_global]
+            for _ in range(self.max_redraws):
+                box = sample_crop_box(height, width, scale, self.ratio)
+                if all(intersection_area(box, other) > needed for other in earlier_globals):
+                    break
+            else:
+                raise RuntimeError(f'no crop with {scale} scale overlapping the global crops by more than '
+                                   f'{needed} pixels in {self.max_redraws} draws (image {height}x{width}); '
+                                   'lower min_intersection or raise the crop scale')
+            boxes.append(box)
+        return boxes
+
+    def transform(self, results: dict) -> dict:
+        """``results`` with the resized crops as ``img`` and their ``gc_bboxes``, ``otc_bboxes`` and ``crop_boxes``."""
+        img = results['img']
+        boxes = self._sample_boxes(*img.shape[:2])
+        crops = []
+        for box, size in zip(boxes, self.sizes):
+            x1, y1, x2, y2 = box.astype(int)
+            crops.append(mmcv.imresize(img[y1:y2, x1:x2], (size, size), interpolation=self.interpolation))
+        num_views = len(boxes)
+        gc_bboxes = np.zeros((self.num_global, num_views, 4), dtype=np.float32)
+        otc_bboxes = np.zeros((num_views, self.num_global, 4), dtype=np.float32)
+        for i in range(self.num_global):
+            for j in range(num_views):
+                gc_bboxes[i, j] = overlap_in_frame(boxes[i], boxes[j])
+                otc_bboxes[j, i] = overlap_in_frame(boxes[j], boxes[i])
+        results.update(img=crops, img_shape=[c.shape[:2] for c in crops], gc_bboxes=gc_bboxes,
+                       otc_bboxes=otc_bboxes, crop_boxes=np.stack(boxes).astype(np.float32))
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_global={self.num_global}, num_local={self.num_local}, '
+                f'sizes={sorted(set(self.sizes))}, scales={sorted(set(self.scales))}, ratio={self.ratio}, '
+                f'min_intersection={self.min_intersection})')
+
+
+@TRANSFORMS.register_module()
+class RandomFlipViews(BaseTransform):
+    """Flip each view horizontally with probability ``prob``, mirroring its overlap boxes in its own frame.
+
+    Needs the keys of :class:`OverlappingMultiCrop`; adds ``flip_flags`` (V,) bool.
+    """
+
+    def __init__(self, prob: float = 0.5):
+        self.prob = prob
+
+    def transform(self, results: dict) -> dict:
+        """``results`` with randomly flipped views, their overlap boxes mirrored, and ``flip_flags``."""
+        num_global = results['gc_bboxes'].shape[0]
+        flags = np.random.rand(len(results['img'])) < self.prob
+        for view in np.flatnonzero(flags):
+            results['img'][view] = np.ascontiguousarray(mmcv.imflip(results['img'][view], 'horizontal'))
+            frames = [results['otc_bboxes'][view]]
+            if view < num_global:
+                frames.append(results['gc_bboxes'][view])
+            for boxes in frames:
+                boxes[:, [0, 2]] = 1 - boxes[:, [2, 0]]
+        results['flip_flags'] = flags
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(prob={self.prob})'
+
+
+@TRANSFORMS.register_module()
+class ForEachView(BaseTransform):
+    """Run ``transforms`` on every view of ``results['img']`` (a list) independently."""
+
+    def __init__(self, transforms: List[dict]):
+        self.pipeline = Compose(transforms)
+
+    def transform(self, results: dict) -> dict:
+        """``results`` with every view in ``img`` replaced by its own pass through the pipeline."""
+        views = []
+        for view in results['img']:
+            out = self.pipeline(dict(img=view, img_shape=view.shape[:2]))
+            views.append(out['img'])
+        results['img'] = views
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.pipeline})'

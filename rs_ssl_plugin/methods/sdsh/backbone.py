@@ -1,0 +1,149 @@
+"""SDSH's backbone: a DINOv2 ViT with mask token, attention-weighted pooling, hash layer and iBOT projection."""
+from typing import Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.registry import MODELS
+from torch import nn
+
+from .hash_layer import HashLayer
+from .pooling import AttentionWeightedPooling
+
+
+def interpolate_pos_embed_dinov2(pos_embed: torch.Tensor, src_grid: Tuple[int, int], dst_grid: Tuple[int, int],
+                                 offset: float = 0.1) -> torch.Tensor:
+    """Resize a ``(1, 1 + h*w, C)`` position embedding (class token first) as DINOv2 does at run time.
+
+    The patch grid is resized bicubically (no antialiasing) with the scale factor
+    ``(dst + offset) / src`` rather than an output size (DINOv2's ``interpolate_offset=0.1``), which samples
+    slightly different positions than ``size=dst``. With ``offset=0`` the output size is given instead.
+    """
+    if tuple(src_grid) == tuple(dst_grid):
+        return pos_embed
+    dims = pos_embed.size(-1)
+    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]
+    patch_pos = patch_pos.float().reshape(1, src_grid[0], src_grid[1], dims).permute(0, 3, 1, 2)
+    if offset:
+        scale = ((dst_grid[0] + offset) / src_grid[0], (dst_grid[1] + offset) / src_grid[1])
+        patch_pos = F.interpolate(patch_pos, scale_factor=scale, mode='bicubic', antialias=False)
+    else:
+        patch_pos = F.interpolate(patch_pos, size=tuple(dst_grid), mode='bicubic', antialias=False)
+    if tuple(patch_pos.shape[-2:]) != tuple(dst_grid):
+        raise RuntimeError(f'position embedding resized to {tuple(patch_pos.shape[-2:])}, expected {dst_grid}')
+    patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, -1, dims).to(pos_embed.dtype)
+    return torch.cat([cls_pos, patch_pos], dim=1)
+
+
+@MODELS.register_module()
+class SDSHViT(VisionTransformer):
+    """DINOv2 ViT with SDSH's hashing modules: mask token, attention-weighted pooling, hash layer, iBOT projection.
+
+    The transformer is mmpretrain's :class:`VisionTransformer` (pre-norm blocks with layer scale, final
+    LayerNorm); the ``dinov2-vit`` converter (:mod:`.converter`) maps the official DINOv2 keys onto it.
+    The SDSH modules live in the backbone, as in the official code, so they are EMA-averaged into the
+    teacher and get learning-rate multiplier 1:
+
+    - ``mask_token``: replaces iBOT-masked patch embeddings (student only) before the position embedding;
+    - ``pool_global`` / ``pool_local``: :class:`AttentionWeightedPooling` for the ``img_size`` (224 -> 256
+      patches) and ``local_img_size`` (98 -> 49 patches) crops; the instance is picked by the token count;
+    - ``hash_layer``: :class:`HashLayer` from the pooled ``2C`` vector to ``hash_bits`` (16/32/48/64);
+    - ``ibot_projection``: ``Linear(C, ibot_channels)`` applied to every final-normed patch token.
+
+    Position embeddings are stored for ``img_size`` and resized at run time for other grids with DINOv2's
+    offset rule (:func:`interpolate_pos_embed_dinov2`). ``forward`` returns ``(u,)``, the continuous code;
+    the retrieval code is ``sign(u)``.
+
+    Args:
+        arch: mmpretrain ViT arch (``'dinov2-small'``: 384-d, 12 blocks, 6 heads) or a dict.
+        img_size: global crop size (224).
+        local_img_size: local crop size (98).
+        patch_size: 14.
+        hash_bits: code length.
+        ibot_channels: width of the iBOT patch projection (256).
+        drop_path_rate: stochastic depth, the same for every block (DINOv2 ``drop_path_uniform``).
+        layer_scale_init_value: layer-scale init (1e-5; pretrained values come from the checkpoint).
+        interpolate_offset: DINOv2 position-embedding interpolation offset (0.1).
+    """
+
+    def __init__(self, arch='dinov2-small', img_size: int = 224, local_img_size: int = 98, patch_size: int = 14,
+                 hash_bits: int = 64, ibot_channels: int = 256, drop_path_rate: float = 0.,
+                 layer_scale_init_value: float = 1e-5, interpolate_offset: float = 0.1, init_cfg=None, **kwargs):
+        for key in ('out_type', 'final_norm', 'with_cls_token', 'layer_cfgs'):
+            if key in kwargs:
+                raise ValueError(f'SDSHViT fixes {key!r}; it cannot be set')
+        super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, out_type='raw', final_norm=True,
+                         with_cls_token=True, layer_scale_init_value=layer_scale_init_value,
+                         layer_cfgs=dict(drop_path_rate=drop_path_rate), init_cfg=init_cfg, **kwargs)
+        if local_img_size % patch_size or img_size % patch_size:
+            raise ValueError(f'img_size {img_size} and local_img_size {local_img_size} must be multiples of '
+                             f'patch_size {patch_size}')
+        self.hash_bits = hash_bits
+        self.interpolate_offset = interpolate_offset
+        dims = self.embed_dims
+        self.mask_token = nn.Parameter(torch.zeros(1, dims))
+        num_global = self.patch_resolution[0] * self.patch_resolution[1]
+        num_local = (local_img_size // patch_size) ** 2
+        self.pool_global = AttentionWeightedPooling(dims, dims, num_global)
+        self.pool_local = AttentionWeightedPooling(dims, dims, num_local)
+        self.hash_layer = HashLayer(2 * dims, hash_bits)
+        self.ibot_projection = nn.Linear(dims, ibot_channels)
+        self._register_load_state_dict_pre_hook(self._convert_official_keys)
+
+    def _convert_official_keys(self, state_dict, prefix, *args, **kwargs):
+        """Accept an official DINOv2 state dict (``blocks.N.*``, ``norm.*``) directly: rename its keys with
+        the ``dinov2-vit`` converter (pos-embed resized by size to this model's grid, as SDSH does)."""
+        if f'{prefix}blocks.0.norm1.weight' not in state_dict:
+            return
+        from .converter import TOP_KEYS, convert_dinov2_vit
+        official = [k for k in state_dict
+                    if k.startswith(f'{prefix}blocks.') or k[len(prefix):] in TOP_KEYS and k.startswith(prefix)]
+        converted = convert_dinov2_vit({k[len(prefix):]: state_dict.pop(k) for k in official},
+                                       grid=self.patch_resolution[0])
+        state_dict.update({prefix + k: v for k, v in converted.items()})
+
+    def init_weights(self):
+        """The ViT's initialisation (or checkpoint), then truncated normal (std 0.02) for the new SDSH layers."""
+        super().init_weights()
+        # The SDSH modules are never in a pretrained checkpoint: timm-style init as in DINOv2.
+        for module in (self.pool_global, self.pool_local, self.hash_layer, self.ibot_projection):
+            for layer in module.modules():
+                if isinstance(layer, nn.Linear):
+                    trunc_normal_(layer.weight, std=0.02)
+                    nn.init.zeros_(layer.bias)
+
+    def forward_tokens(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Final-normed tokens ``(B, 1 + N, C)`` (class token first); ``masks`` ``(B, h, w)`` or ``(B, N)``
+        bool marks the patches replaced by the mask token."""
+        tokens, grid = self.patch_embed(x)
+        if masks is not None:
+            tokens = torch.where(masks.flatten(1).unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
+        tokens = torch.cat([self.cls_token.expand(tokens.size(0), -1, -1), tokens], dim=1)
+        tokens = tokens + interpolate_pos_embed_dinov2(self.pos_embed, self.patch_resolution, grid,
+                                                       self.interpolate_offset)
+        tokens = self.pre_norm(self.drop_after_pos(tokens))
+        for layer in self.layers:
+            tokens = layer(tokens)
+        return self.ln1(tokens)
+
+    def forward_hash(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """SDSH outputs of one crop size: ``hash`` u ``(B, bits)``, ``pooled`` v_e ``(B, 2C)``, ``ibot``
+        projected patch tokens ``(B, N, ibot_channels)``. Global or local pooling is chosen by N."""
+        tokens = self.forward_tokens(x, masks)
+        cls_token, patch_tokens = tokens[:, 0], tokens[:, 1:]
+        num_patches = patch_tokens.size(1)
+        if num_patches == self.pool_global.num_patches:
+            pool = self.pool_global
+        elif num_patches == self.pool_local.num_patches:
+            pool = self.pool_local
+        else:
+            raise ValueError(f'input {tuple(x.shape[-2:])} gives {num_patches} patches; SDSHViT pools '
+                             f'{self.pool_global.num_patches} (global) or {self.pool_local.num_patches} '
+                             '(local) patches only')
+        pooled = pool(cls_token, patch_tokens)
+        return dict(hash=self.hash_layer(pooled), pooled=pooled, ibot=self.ibot_projection(patch_tokens))
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
+        """``(u,)``: the continuous hash code ``(B, hash_bits)`` of ``x``."""
+        return (self.forward_hash(x)['hash'], )

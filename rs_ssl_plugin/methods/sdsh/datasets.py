@@ -1,0 +1,97 @@
+"""Class-folder scene datasets with SDSH's deterministic per-class split (database = training set)."""
+import os
+import os.path as osp
+from typing import List, Optional, Sequence
+
+from mmengine.dataset import BaseDataset
+from mmpretrain.registry import DATASETS
+
+from ...datasets.checks import require_dir
+
+RETRIEVAL_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')
+SPLITS = ('database', 'query', 'all')
+
+
+def split_class_folder(root: str, train_ratio: float, extensions: Sequence[str] = RETRIEVAL_EXTENSIONS):
+    """``(classes, database, query)`` of a ``root/<class>/<image>`` tree with SDSH's official split.
+
+    Classes are the sub-folders in sorted order. In each class the image files (directly inside the folder)
+    are sorted by name; the first ``int(n * train_ratio)`` go to the database (also the training set), the
+    rest to the queries. ``database``/``query`` are lists of ``(path, class_index)``.
+    """
+    require_dir(root, 'retrieval dataset root')
+    if not 0 < train_ratio < 1:
+        raise ValueError(f'train_ratio must be in (0, 1), got {train_ratio}')
+    extensions = tuple(e.lower() for e in extensions)
+    classes = sorted(d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))
+    if not classes:
+        raise ValueError(f'{root} has no class sub-folders (expected root/<class>/<image>)')
+    database, query = [], []
+    for index, name in enumerate(classes):
+        folder = osp.join(root, name)
+        files = sorted(f for f in os.listdir(folder)
+                       if f.lower().endswith(extensions) and osp.isfile(osp.join(folder, f)))
+        if not files:
+            raise ValueError(f'class folder {folder} holds no images ({", ".join(extensions)})')
+        cut = int(len(files) * train_ratio)
+        database += [(osp.join(folder, f), index) for f in files[:cut]]
+        query += [(osp.join(folder, f), index) for f in files[cut:]]
+    return classes, database, query
+
+
+@DATASETS.register_module()
+class RetrievalImageFolder(BaseDataset):
+    """A ``root/<class>/<image>`` scene dataset split into retrieval database and queries.
+
+    Samples carry ``gt_label`` and ``is_query`` (use ``PackInputs(algorithm_keys=('is_query',))``).
+    ``split='database'`` is also SDSH's (label-free) training set; ``split='all'`` lists the database then
+    the queries, which is what :class:`RetrievalMetric` evaluates in one pass.
+
+    Args:
+        data_root: dataset root holding one folder per class.
+        split: ``'database'``, ``'query'`` or ``'all'``.
+        train_ratio: share of each class (sorted by file name) in the database.
+        expected_num_classes: raise if the number of class folders differs (None: no check).
+        extensions: accepted file name endings (case-insensitive).
+    """
+
+    def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.5,
+                 expected_num_classes: Optional[int] = None, extensions: Sequence[str] = RETRIEVAL_EXTENSIONS,
+                 pipeline: Sequence = (), **kwargs):
+        if split not in SPLITS:
+            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        self.split = split
+        self.train_ratio = train_ratio
+        self.expected_num_classes = expected_num_classes
+        self.extensions = tuple(extensions)
+        super().__init__(data_root=data_root, pipeline=pipeline, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Samples of ``split`` with ``gt_label`` and ``is_query``; sets the class names from the folders."""
+        classes, database, query = split_class_folder(self.data_root, self.train_ratio, self.extensions)
+        if self.expected_num_classes is not None and len(classes) != self.expected_num_classes:
+            raise ValueError(f'{self.data_root} has {len(classes)} class folders, expected '
+                             f'{self.expected_num_classes} for {type(self).__name__}')
+        self._metainfo['classes'] = tuple(classes)
+        chosen = dict(database=[(database, False)], query=[(query, True)],
+                      all=[(database, False), (query, True)])[self.split]
+        return [dict(img_path=path, gt_label=label, is_query=is_query)
+                for items, is_query in chosen for path, label in items]
+
+
+@DATASETS.register_module()
+class AIDRetrieval(RetrievalImageFolder):
+    """AID (30 classes, 10,000 images) with SDSH's split: half of each class in the database."""
+
+    def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.5,
+                 expected_num_classes: Optional[int] = 30, **kwargs):
+        super().__init__(data_root, split, train_ratio, expected_num_classes, **kwargs)
+
+
+@DATASETS.register_module()
+class UCMercedRetrieval(RetrievalImageFolder):
+    """UC Merced Land Use (21 classes x 100 images) with SDSH's split: 80 per class in the database."""
+
+    def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.8,
+                 expected_num_classes: Optional[int] = 21, **kwargs):
+        super().__init__(data_root, split, train_ratio, expected_num_classes, **kwargs)

@@ -1,4 +1,0 @@
-from .data_preprocessor import MultiViewSegDataPreProcessor
-from .iddc import IDDC
-
-__all__ = ['IDDC', 'MultiViewSegDataPreProcessor']

@@ -1,0 +1,262 @@
+"""Tiled inference of large scenes (rs_ssl_plugin.apis, tools/infer_tiles.py) with a tiny UperNet on CPU."""
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmseg.utils import get_palette
+from PIL import Image
+from rasterio.transform import from_origin
+
+from conftest import load_tool
+from rs_ssl_plugin.apis.scene_io import ArrayScene
+from rs_ssl_plugin.apis.tiled_inference import blend_weights, iter_blended_logits, iter_class_rows, slide_windows
+from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES
+
+PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]
+CROP, STRIDE = (64, 64), (43, 43)
+NORM = dict(type='BN', requires_grad=True)
+MODEL_CFG = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                           bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
+    backbone=dict(type='ResNet', depth=18, stem_channels=8, base_channels=8, norm_cfg=NORM),
+    decode_head=dict(type='UPerHead', in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3], pool_scales=(1, 2, 3, 6),
+                     channels=16, dropout_ratio=0.1, num_classes=6, norm_cfg=NORM, align_corners=False,
+                     loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
+    test_cfg=dict(mode='slide', crop_size=CROP, stride=STRIDE))
+
+
+def rgb_scene(height, width, seed=0):
+    """A smooth-ish random ``(3, H, W)`` uint8 RGB scene, so windows see structure, not only noise."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (3, height // 8 + 2, width // 8 + 2)).astype(np.float32)
+    smooth = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_CUBIC) for c in coarse])
+    return np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope='module')
+def model():
+    """The tiny UperNet in eval mode, with non-trivial BN statistics and logits of order 1."""
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(MODEL_CFG))
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
+    return model.eval()
+
+
+def stock_inputs(model, rgb):
+    """The scene as mmseg feeds it: BGR (as OpenCV loads it) through the model's data preprocessor."""
+    shape = rgb.shape[1:]
+    sample = SegDataSample(metainfo=dict(ori_shape=shape, img_shape=shape, pad_shape=shape))
+    return model.data_preprocessor(dict(inputs=[torch.from_numpy(rgb[::-1].copy())], data_samples=[sample]), False)
+
+
+def stock_slide_logits(model, rgb):
+    data = stock_inputs(model, rgb)
+    with torch.no_grad():
+        return model.slide_inference(data['inputs'], [s.metainfo for s in data['data_samples']])[0]
+
+
+def stock_prediction(model, rgb):
+    data = stock_inputs(model, rgb)
+    with torch.no_grad():
+        return model.predict(data['inputs'], data['data_samples'])[0].pred_sem_seg.data[0].numpy()
+
+
+def blended(model, rgb, **options):
+    """Blended logits of the whole scene, checking that bands arrive in order and cover every row."""
+    bands = list(iter_blended_logits(model, ArrayScene(rgb), CROP, STRIDE, **options))
+    tops = [top for top, _ in bands]
+    assert tops == sorted(tops) and tops[0] == 0
+    assert all(top + logits.shape[1] == next_top for (top, logits), next_top in zip(bands, tops[1:] + [None])
+               if next_top is not None)
+    logits = torch.cat([logits for _, logits in bands], 1)
+    assert logits.shape[1:] == rgb.shape[1:]
+    return logits, len(bands)
+
+
+def test_windows_cover_the_scene_with_mmseg_placement():
+    windows = slide_windows(150, 190, CROP, STRIDE)
+    # max(size - crop + stride - 1, 0) // stride + 1 windows per axis: 3 rows x 4 columns
+    assert len(windows) == 12 and {(w[1] - w[0], w[3] - w[2]) for w in windows} == {CROP}
+    assert windows[:4] == [(0, 64, 0, 64), (0, 64, 43, 107), (0, 64, 86, 150), (0, 64, 126, 190)]
+    assert windows[-1] == (86, 150, 126, 190)  # the last window ends at the border
+    covered = np.zeros((150, 190), int)
+    for y1, y2, x1, x2 in windows:
+        covered[y1:y2, x1:x2] += 1
+    assert covered.min() >= 1
+    assert slide_windows(40, 100, CROP, STRIDE) == [(0, 40, 0, 64), (0, 40, 36, 100)]  # shorter than the crop
+    with pytest.raises(ValueError, match='stride'):
+        slide_windows(100, 100, 32, 40)
+
+
+@pytest.mark.parametrize('height, width, batch_size', [(150, 190, 5), (150, 190, 1), (40, 100, 64), (300, 70, 3)])
+def test_uniform_blending_equals_mmseg_slide_inference(model, height, width, batch_size):
+    rgb = rgb_scene(height, width)
+    logits, num_bands = blended(model, rgb, batch_size=batch_size, blend='uniform')
+    expected = stock_slide_logits(model, rgb)
+    assert expected.abs().max() > 1  # logits of order 1, so the tolerance below is tight
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+    if height == 300:  # a tall scene is emitted in several bands, not held whole
+        assert num_bands >= 3
+
+
+def test_class_map_equals_mmseg_predict(model):
+    rgb = rgb_scene(150, 190, seed=1)
+    classes = np.concatenate([rows for _, rows in iter_class_rows(model, ArrayScene(rgb), CROP, STRIDE, batch_size=4)])
+    assert classes.dtype == np.uint8
+    np.testing.assert_array_equal(classes, stock_prediction(model, rgb))
+
+
+def hann(length):
+    centres = np.arange(length) + 0.5
+    return 0.5 - 0.5 * np.cos(2 * np.pi * centres / length)
+
+
+def test_cosine_blending_is_the_weighted_mean_of_window_logits(model):
+    """Reference: every window through encode_decode alone, weighted by an outer product of Hann windows."""
+    rgb = rgb_scene(150, 190, seed=2)
+    inputs = stock_inputs(model, rgb)['inputs']
+    weights = torch.from_numpy(np.outer(hann(CROP[0]), hann(CROP[1]))).float()
+    total, weight_sum = torch.zeros(6, 150, 190), torch.zeros(150, 190)
+    with torch.no_grad():
+        for y1, y2, x1, x2 in slide_windows(150, 190, CROP, STRIDE):
+            window_logits = model.encode_decode(inputs[:, :, y1:y2, x1:x2], [dict(img_shape=(y2 - y1, x2 - x1))])
+            total[:, y1:y2, x1:x2] += window_logits[0] * weights
+            weight_sum[y1:y2, x1:x2] += weights
+    logits, _ = blended(model, rgb, batch_size=5, blend='cosine')
+    torch.testing.assert_close(logits, total / weight_sum, atol=1e-5, rtol=1e-5)
+
+
+def test_blend_weights_are_positive_symmetric_and_peak_in_the_middle():
+    assert torch.equal(blend_weights(4, 6, 'uniform'), torch.ones(4, 6))
+    for mode in ('cosine', 'ramp'):
+        weights = blend_weights(9, 12, mode)
+        assert weights.min() > 0 and weights.max() <= 1
+        torch.testing.assert_close(weights, weights.flip(0).flip(1))
+        assert weights[4, 5] == weights.max() and weights[0, 0] == weights.min()
+    with pytest.raises(ValueError, match='blend'):
+        blend_weights(4, 4, 'gaussian')
+
+
+def test_bf16_autocast_stays_close_to_float32(model):
+    """amp='bf16' really runs the convolutions in bfloat16 (seen by a hook on the classifier), and the blended
+    logits stay close to float32."""
+    rgb = rgb_scene(120, 120, seed=3)
+
+    def blended_with_classifier_dtypes(**options):
+        dtypes = []
+        handle = model.decode_head.conv_seg.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+        try:
+            logits, _ = blended(model, rgb, batch_size=4, **options)
+        finally:
+            handle.remove()
+        return logits, set(dtypes)
+
+    full, full_dtypes = blended_with_classifier_dtypes()
+    half, half_dtypes = blended_with_classifier_dtypes(amp='bf16')
+    assert full_dtypes == {torch.float32} and half_dtypes == {torch.bfloat16}
+    assert (half - full).abs().max() > 0
+    assert (half - full).abs().max() < 0.05 * full.abs().max()
+
+
+# The command-line tool ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def tool():
+    return load_tool('infer_tiles')
+
+
+@pytest.fixture
+def model_files(model, tmp_path):
+    """Config and checkpoint (with the Potsdam dataset_meta) of the tiny model, as init_model reads them."""
+    config = tmp_path / 'tiny_upernet.py'
+    Config(dict(model=MODEL_CFG, default_scope='mmseg')).dump(str(config))
+    checkpoint = tmp_path / 'tiny_upernet.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=POTSDAM_CLASSES, palette=PALETTE))), checkpoint)
+    return str(config), str(checkpoint)
+
+
+def write_geotiff(path, rgb, **profile):
+    with rasterio.open(path, 'w', driver='GTiff', width=rgb.shape[2], height=rgb.shape[1], count=3,
+                       dtype='uint8', **profile) as dst:
+        dst.write(rgb)
+
+
+def run_tool(tool, model_files, *args):
+    tool.main([*model_files, *map(str, args), '--device', 'cpu', '--batch-size', '5'])
+
+
+def test_tool_keeps_georeferencing_and_matches_mmseg(model, tool, model_files, tmp_path):
+    rgb = rgb_scene(150, 190, seed=4)
+    transform = from_origin(368000.0, 5808000.0, 0.05, 0.05)
+    write_geotiff(tmp_path / 'top_potsdam_2_10.tif', rgb, crs='EPSG:32633', transform=transform, tiled=True,
+                  blockxsize=64, blockysize=64)
+    out = tmp_path / 'out'
+    run_tool(tool, model_files, tmp_path / 'top_potsdam_2_10.tif', '--out-dir', out, '--blend', 'uniform')
+    with rasterio.open(out / 'top_potsdam_2_10_classes.tif') as result:
+        assert result.crs.to_epsg() == 32633 and result.transform == transform
+        assert result.count == 1 and result.dtypes == ('uint8',) and result.shape == (150, 190)
+        classes = result.read(1)
+        assert result.colormap(1)[1] == (0, 0, 255, 255)
+    np.testing.assert_array_equal(classes, stock_prediction(model, rgb))
+    colour = np.asarray(Image.open(out / 'top_potsdam_2_10_color.png').convert('RGB'))
+    np.testing.assert_array_equal(colour, np.asarray(PALETTE, np.uint8)[classes])
+    assert not list(out.glob('*partial*'))
+
+
+def test_png_input_gives_the_same_classes_as_geotiff(tool, model_files, tmp_path):
+    rgb = rgb_scene(100, 130, seed=5)
+    scenes = tmp_path / 'scenes'
+    scenes.mkdir()
+    cv2.imwrite(str(scenes / 'a.png'), rgb.transpose(1, 2, 0)[..., ::-1])  # OpenCV writes BGR arrays
+    write_geotiff(scenes / 'b.tif', rgb)
+    run_tool(tool, model_files, scenes, '--out-dir', tmp_path / 'out',  # a folder: both scenes
+             '--crop-size', 48, '--stride', 32, 24, '--palette', 'cityscapes')
+    with rasterio.open(tmp_path / 'out' / 'a_classes.tif') as a, rasterio.open(tmp_path / 'out' / 'b_classes.tif') as b:
+        classes = a.read(1)
+        np.testing.assert_array_equal(classes, b.read(1))
+        assert a.crs is None
+    colour = np.asarray(Image.open(tmp_path / 'out' / 'a_color.png'))
+    np.testing.assert_array_equal(colour, np.asarray(get_palette('cityscapes'), np.uint8)[classes])
+
+
+def test_tool_refuses_to_overwrite_without_force(tool, model_files, tmp_path):
+    write_geotiff(tmp_path / 'scene.tif', rgb_scene(70, 80, seed=6))
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'scene_color.png').write_bytes(b'keep me')
+    with pytest.raises(SystemExit, match='scene_color.png exists; pass --force'):
+        run_tool(tool, model_files, tmp_path / 'scene.tif', '--out-dir', out)
+    assert (out / 'scene_color.png').read_bytes() == b'keep me' and not (out / 'scene_classes.tif').exists()
+    run_tool(tool, model_files, tmp_path / 'scene.tif', '--out-dir', out, '--force')
+    assert Image.open(out / 'scene_color.png').size == (80, 70)
+
+
+def test_tool_names_unreadable_inputs(tool, model_files, tmp_path):
+    (tmp_path / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n not really a png')
+    with pytest.raises(SystemExit, match='cannot read scene .*corrupt.png'):
+        run_tool(tool, model_files, tmp_path / 'corrupt.png', '--out-dir', tmp_path / 'out')
+    with pytest.raises(SystemExit, match='input .*missing.tif does not exist'):
+        run_tool(tool, model_files, tmp_path / 'missing.tif', '--out-dir', tmp_path / 'out')
+
+    # A GeoTIFF whose header is intact but whose pixel data is cut off fails during the windowed reads.
+    write_geotiff(tmp_path / 'truncated.tif', rgb_scene(200, 200, seed=7), tiled=True, blockxsize=64,
+                  blockysize=64, compress='deflate')
+    data = (tmp_path / 'truncated.tif').read_bytes()
+    (tmp_path / 'truncated.tif').write_bytes(data[:len(data) // 2])
+    with pytest.raises(SystemExit, match='truncated.tif'):
+        run_tool(tool, model_files, tmp_path / 'truncated.tif', '--out-dir', tmp_path / 'out')
+    assert not list((tmp_path / 'out').glob('*'))  # nothing partial is left behind

@@ -1,0 +1,131 @@
+"""PerClassSegMetric against mmseg's IoUMetric and a hand count; its report files; tools/test.py --out-dir."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.evaluation import IoUMetric
+from mmseg.registry import METRICS, MODELS
+
+import rs_ssl_plugin  # noqa: F401
+from conftest import REPO
+from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
+from rs_ssl_plugin.utils.runner_config import enable_per_class_report
+
+CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
+PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]
+
+
+def samples(seed, count=3, size=16, num_classes=6):
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        gt = rng.integers(0, num_classes, (1, size, size))
+        gt[rng.random(gt.shape) < 0.1] = 255
+        pred = np.where(rng.random(gt.shape) < 0.6, gt % num_classes, rng.integers(0, num_classes, gt.shape))
+        pred[0, 0, 0] = 5 if num_classes > 5 else 0
+        out.append(dict(pred_sem_seg=dict(data=torch.from_numpy(pred)), gt_sem_seg=dict(data=torch.from_numpy(gt)),
+                        img_path=f'/data/img_dir/val/tile_{i}.png'))
+    return out
+
+
+def build_metric(cfg):
+    init_default_scope('mmseg')
+    return METRICS.build(cfg)
+
+
+def evaluate(metric, data, classes=CLASSES, palette=PALETTE):
+    metric.dataset_meta = dict(classes=classes, palette=palette)
+    metric.process({}, data)
+    return metric.compute_metrics(metric.results)
+
+
+@pytest.mark.parametrize('drop_car', [False, True])
+def test_means_match_mmseg_iou_metric(drop_car):
+    data = samples(0)
+    if drop_car:  # car predicted but absent from the ground truth
+        for sample in data:
+            sample['gt_sem_seg']['data'][sample['gt_sem_seg']['data'] == 4] = 255
+    ours = evaluate(build_metric(dict(type='PerClassSegMetric')), data)
+    reference = evaluate(IoUMetric(iou_metrics=['mIoU', 'mFscore']), data)
+    pairs = [('aAcc', 'aAcc'), ('mIoU', 'mIoU'), ('mPrecision', 'mPrecision'), ('mRecall', 'mRecall')]
+    for mine, theirs in pairs + ([] if drop_car else [('mF1', 'mFscore')]):
+        assert ours[mine] == pytest.approx(reference[theirs], abs=0.011), mine
+    if drop_car:
+        # like its IoU, the F1 of a predicted but absent class is 0 (mmseg's F-score is NaN there: no recall)
+        assert ours['IoU.car'] == 0.0 and ours['F1.car'] == 0.0 and np.isnan(ours['Recall.car'])
+
+
+def test_building_scores_match_a_hand_count():
+    gt = torch.tensor([[[0, 0, 1, 1], [0, 1, 1, 1], [255, 0, 0, 1]]])
+    pred = torch.tensor([[[0, 1, 1, 1], [0, 0, 1, 1], [1, 0, 0, 0]]])
+    data = [dict(pred_sem_seg=dict(data=pred), gt_sem_seg=dict(data=gt), img_path='a.png')]
+    result = evaluate(build_metric(dict(type='PerClassSegMetric')), data, ('background', 'building'),
+                      [[0, 0, 0], [255, 255, 255]])
+    tp, fp, fn, tn = 4, 1, 2, 4  # building: the ignored pixel (predicted building) is not counted
+    assert result['IoU.building'] == round(100 * tp / (tp + fp + fn), 2)
+    assert result['F1.building'] == round(100 * 2 * tp / (2 * tp + fp + fn), 2)
+    assert result['Precision.building'] == round(100 * tp / (tp + fp), 2)
+    assert result['Recall.building'] == round(100 * tp / (tp + fn), 2)
+    assert result['aAcc'] == round(100 * (tp + tn) / 11, 2)
+
+
+def test_report_files_and_colour_predictions(tmp_path):
+    data = samples(1)
+    metric = build_metric(dict(type='PerClassSegMetric', output_dir=str(tmp_path), save_predictions=True))
+    result = evaluate(metric, data)
+    summary = json.loads((tmp_path / 'metrics.json').read_text())
+    matrix = np.array(summary['confusion_matrix'])
+    expected = np.zeros((6, 6), int)
+    for sample in data:
+        gt, pred = sample['gt_sem_seg']['data'].numpy().ravel(), sample['pred_sem_seg']['data'].numpy().ravel()
+        for g, p in zip(gt[gt != 255], pred[gt != 255]):
+            expected[g, p] += 1
+    np.testing.assert_array_equal(matrix, expected)
+    assert summary['metrics']['mIoU'] == result['mIoU']
+    rows = (tmp_path / 'per_class_metrics.csv').read_text().splitlines()
+    assert rows[0] == 'class,IoU,F1,Precision,Recall,pixels' and rows[2].startswith('building,')
+    assert int(rows[2].split(',')[-1]) == expected[1].sum()
+    assert cv2.imread(str(tmp_path / 'confusion_matrix.png')) is not None
+    colour = cv2.imread(str(tmp_path / 'pred_colour' / 'tile_0.png'))[..., ::-1]
+    np.testing.assert_array_equal(colour, np.array(PALETTE, np.uint8)[data[0]['pred_sem_seg']['data'][0].numpy()])
+    # a second evaluation of the same metric refreshes its files; another metric refuses to overwrite them
+    metric.results = []
+    evaluate(metric, data)
+    with pytest.raises(FileExistsError, match='per_class_metrics.csv already exists'):
+        evaluate(build_metric(dict(type='PerClassSegMetric', output_dir=str(tmp_path))), data)
+
+
+def test_test_tool_writes_per_class_report(tmp_path):
+    info = make_synthetic_potsdam(str(tmp_path / 'data'), num_train=0, num_val=2, num_unlabeled=0, size=64, seed=0)
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'upernet_r18_false_synthetic.py'))
+    init_default_scope('mmseg')
+    cfg.model.backbone.init_cfg = None
+    cfg.model.decode_head.channels = cfg.model.auxiliary_head.channels = 8
+    model = MODELS.build(cfg.model)
+    checkpoint = tmp_path / 'model.pth'
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    out_dir = tmp_path / 'report'
+    command = [sys.executable, 'tools/test.py', 'configs/demo/upernet_r18_false_synthetic.py', str(checkpoint),
+               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(out_dir), '--cfg-options',
+               f'test_dataloader.dataset.data_root={info["out_dir"]}', 'test_dataloader.num_workers=0',
+               'model.backbone.init_cfg=None', 'model.decode_head.channels=8', 'model.auxiliary_head.channels=8']
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert 'per-class results' in output and 'low_vegetation' in output and 'per_class/mIoU' in output
+    assert {p.name for p in out_dir.iterdir()} == {'per_class_metrics.csv', 'metrics.json', 'confusion_matrix.png',
+                                                  'pred_colour'}
+    assert sorted(p.name for p in (out_dir / 'pred_colour').iterdir()) == ['synth_val_0000.png', 'synth_val_0001.png']
+    with pytest.raises(FileExistsError, match='is not empty'):
+        enable_per_class_report(Config(dict(test_evaluator=dict(type='IoUMetric'))), str(out_dir), force=False)
+    cfg = Config(dict(test_evaluator=dict(type='PerClassSegMetric', ignore_index=0)))
+    enable_per_class_report(cfg, str(out_dir), force=True)
+    assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=0, output_dir=str(out_dir),
+                                      save_predictions=True, overwrite=True)

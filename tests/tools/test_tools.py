@@ -1,0 +1,221 @@
+"""Backbone export, the work_dir guard and the command-line tools (CPU, a few seconds each)."""
+import os
+import os.path as osp
+import subprocess
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
+from torch import nn
+
+from conftest import REPO, load_tool, run_tool
+from rs_ssl_plugin.checkpoints.export import export_backbone
+from rs_ssl_plugin.checkpoints.reading import read_state_dict
+from rs_ssl_plugin.utils.runner_config import enable_amp
+from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
+
+
+@pytest.fixture
+def ssl_checkpoint(tmp_path):
+    """A Runner-style checkpoint of an mmpretrain ResNet-18 with a neck and non-tensor entries."""
+    init_default_scope('mmpretrain')
+    backbone = PRETRAIN_MODELS.build(dict(type='ResNet', depth=18))
+    state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
+    state['neck.fc0.weight'] = torch.randn(4, 512)
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(dict(meta=dict(epoch=1), state_dict=state, message_hub=dict(runtime_info={'iter': 3}),
+                    optimizer=dict(state={})), path)
+    return str(path), backbone
+
+
+def build_seg_resnet18(**kwargs):
+    init_default_scope('mmseg')
+    return SEG_MODELS.build(dict(type='ResNet', depth=18, **kwargs))
+
+
+def test_export_keeps_only_backbone_and_loads_into_mmseg_resnet(ssl_checkpoint, tmp_path):
+    path, backbone = ssl_checkpoint
+    out = str(tmp_path / 'backbone.pth')
+    report = export_backbone(path, out, target_module=build_seg_resnet18())
+    assert report.complete and not report.unexpected
+    assert len(report.loaded) == len(backbone.state_dict())
+    exported = torch.load(out, weights_only=True)  # tensor-only: no pickled Runner state
+    assert set(exported) == {'state_dict', 'meta'} and exported['meta']['prefix'] == 'backbone.'
+    assert set(exported['state_dict']) == {f'backbone.{k}' for k in backbone.state_dict()}
+    target = build_seg_resnet18(init_cfg=dict(type='Pretrained', checkpoint=out, prefix='backbone.'))
+    target.init_weights()
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[key], value, msg=key)
+
+
+def test_export_loads_like_load_from_into_a_model_with_a_backbone(ssl_checkpoint, tmp_path):
+    """``load_from`` loads the whole file into the model, so the ``backbone.`` keys must match exactly."""
+    path, backbone = ssl_checkpoint
+    out = str(tmp_path / 'backbone.pth')
+    export_backbone(path, out)
+    model = nn.Module()
+    model.backbone = build_seg_resnet18()
+    load_checkpoint(model, out, strict=True)
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(model.backbone.state_dict()[key], value, msg=key)
+
+
+@pytest.mark.parametrize('wrap', [lambda sd: sd, lambda sd: dict(model=sd), lambda sd: dict(state_dict=sd)])
+def test_read_state_dict_accepts_raw_and_wrapped_dicts(tmp_path, wrap):
+    path = tmp_path / 'weights.pth'
+    torch.save(wrap({'backbone.conv1.weight': torch.ones(2)}), path)
+    assert list(read_state_dict(str(path))) == ['backbone.conv1.weight']
+
+
+def test_export_fails_when_target_would_miss_weights(ssl_checkpoint, tmp_path):
+    path, _ = ssl_checkpoint
+    out = tmp_path / 'backbone.pth'
+    init_default_scope('mmseg')
+    deep_stem = SEG_MODELS.build(dict(type='ResNetV1c', depth=18))
+    with pytest.raises(ValueError, match='missing: stem.0.weight') as error:
+        export_backbone(path, str(out), target_module=deep_stem)
+    assert 'missing: stem.1.num_batches_tracked' in str(error.value)
+    assert not out.exists()
+
+
+def test_export_refuses_to_overwrite_and_names_bad_input(ssl_checkpoint, tmp_path):
+    path, _ = ssl_checkpoint
+    out = tmp_path / 'backbone.pth'
+    out.write_bytes(b'keep me')
+    with pytest.raises(FileExistsError, match='backbone.pth already exists'):
+        export_backbone(path, str(out))
+    assert out.read_bytes() == b'keep me'
+    with pytest.raises(ValueError, match=r"epoch_1.pth has no weights under 'encoder_q.'.*'backbone.', 'neck.'"):
+        export_backbone(path, str(tmp_path / 'other.pth'), prefix='encoder_q.')
+    with pytest.raises(FileNotFoundError, match='nothing.pth'):
+        export_backbone(str(tmp_path / 'nothing.pth'), str(tmp_path / 'other.pth'))
+    assert not (tmp_path / 'other.pth').exists()
+
+
+def test_work_dir_guard(tmp_path):
+    check_work_dir_is_fresh(str(tmp_path / 'new'), resume=False)
+    check_work_dir_is_fresh(str(tmp_path), resume=False)  # exists, but empty
+    (tmp_path / 'epoch_3.pth').write_bytes(b'')
+    with pytest.raises(FileExistsError, match=f'{tmp_path}.*epoch_3.pth.*--resume'):
+        check_work_dir_is_fresh(str(tmp_path), resume=False)
+    check_work_dir_is_fresh(str(tmp_path), resume=True)
+    only_pointer = tmp_path / 'other'
+    only_pointer.mkdir()
+    (only_pointer / 'last_checkpoint').write_text('x')
+    with pytest.raises(FileExistsError, match='last_checkpoint'):
+        check_work_dir_is_fresh(str(only_pointer), resume=False)
+
+
+def test_work_dir_priority():
+    assert resolve_work_dir('cli', 'cfg', 'configs/a.py') == 'cli'
+    assert resolve_work_dir(None, 'cfg', 'configs/a.py') == 'cfg'
+    assert resolve_work_dir(None, None, 'configs/a.py') == osp.join('./work_dirs', 'a')
+
+
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py', 'tools/export_backbone.py',
+                                  'tools/dataset_converters/make_synthetic_potsdam.py'])
+def test_tool_help(tool):
+    result = run_tool(tool, '--help')
+    assert result.returncode == 0, result.stderr
+    assert 'usage' in result.stdout
+
+
+def test_train_tool_refuses_existing_checkpoints(tmp_path):
+    (tmp_path / 'iter_10.pth').write_bytes(b'earlier run')
+    result = run_tool('tools/train.py', 'configs/demo/false_r18_synthetic.py', '--work-dir', str(tmp_path))
+    assert result.returncode != 0 and 'already holds checkpoints (iter_10.pth)' in result.stderr
+    assert (tmp_path / 'iter_10.pth').read_bytes() == b'earlier run'
+
+
+@pytest.mark.parametrize('optim_wrapper', [dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
+                                           dict(optimizer=dict(type='SGD', lr=0.1))])  # mmpretrain style
+def test_amp_switches_to_dynamic_loss_scale(optim_wrapper):
+    cfg = Config(dict(optim_wrapper=optim_wrapper))
+    enable_amp(cfg)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+
+
+def test_amp_refuses_other_optim_wrappers():
+    with pytest.raises(ValueError, match='ApexOptimWrapper'):
+        enable_amp(Config(dict(optim_wrapper=dict(type='ApexOptimWrapper'))))
+
+
+def test_test_tool_refuses_pretraining_configs():
+    result = run_tool('tools/test.py', 'configs/demo/false_r18_synthetic.py', 'unused.pth')
+    assert result.returncode != 0 and "default_scope='mmpretrain'" in result.stderr
+
+
+def test_export_tool_reports_and_checks_target(ssl_checkpoint, tmp_path):
+    path, _ = ssl_checkpoint
+    out = tmp_path / 'exported.pth'
+    result = run_tool('tools/export_backbone.py', path, str(out), '--target-config',
+                      'configs/demo/upernet_r18_false_synthetic.py')
+    assert result.returncode == 0, result.stderr
+    assert 'missing 0' in result.stdout and out.exists()
+    result = run_tool('tools/export_backbone.py', path, str(tmp_path / 'r50.pth'), '--target-config',
+                      'configs/upernet_r50_false_potsdam.py')
+    assert result.returncode != 0 and 'shape mismatch' in result.stderr
+    assert not (tmp_path / 'r50.pth').exists()
+
+
+@pytest.fixture
+def recording_commands(tmp_path):
+    """Environment whose ``PYTHON`` and ``srun`` only print their PYTHONPATH and arguments, one a line."""
+    recorder = tmp_path / 'record'
+    recorder.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH"\nprintf "%s\\n" "$@"\n')
+    recorder.chmod(0o755)
+    (tmp_path / 'srun').symlink_to(recorder)
+    return dict(os.environ, PYTHON=str(recorder), PATH=f'{tmp_path}:{os.environ["PATH"]}', PYTHONPATH='')
+
+
+def run_script(env, *args):
+    result = subprocess.run(list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_train_sh_runs_torchrun(recording_commands):
+    lines = run_script(recording_commands, 'tools/train.sh', 'configs/false_r50_potsdam.py', '4', '--amp')
+    assert lines[0] == f'PYTHONPATH={REPO}'
+    assert lines[1:] == ['-m', 'torch.distributed.run', '--nnodes=1', '--node_rank=0', '--master_addr=127.0.0.1',
+                         '--master_port=29500', '--nproc_per_node=4', f'{REPO}/tools/train.py',
+                         'configs/false_r50_potsdam.py', '--launcher', 'pytorch', '--amp']
+
+
+def test_test_sh_runs_torchrun(recording_commands):
+    lines = run_script(dict(recording_commands, PORT='29600'), 'tools/test.sh', 'seg.py', 'iter_1.pth', '2',
+                       '--tta')
+    assert '--master_port=29600' in lines and '--nproc_per_node=2' in lines
+    assert lines[-6:] == [f'{REPO}/tools/test.py', 'seg.py', 'iter_1.pth', '--launcher', 'pytorch', '--tta']
+
+
+def test_slurm_train_sh_takes_an_optional_work_dir(recording_commands):
+    lines = run_script(dict(recording_commands, GPUS='8', GPUS_PER_NODE='8'), 'tools/slurm_train.sh', 'gpu',
+                       'job', 'cfg.py', 'work_dirs/run1', '--amp')
+    assert lines[1:3] == ['-p', 'gpu'] and '--ntasks=8' in lines and '--gres=gpu:8' in lines
+    assert lines[-7:] == [f'{REPO}/tools/train.py', 'cfg.py', '--launcher', 'slurm', '--work-dir',
+                          'work_dirs/run1', '--amp']
+    lines = run_script(recording_commands, 'tools/slurm_train.sh', 'gpu', 'job', 'cfg.py', '--resume')
+    assert lines[-4:] == ['cfg.py', '--launcher', 'slurm', '--resume']
+
+
+def test_slurm_test_sh_passes_checkpoint(recording_commands):
+    lines = run_script(recording_commands, 'tools/slurm_test.sh', 'gpu', 'job', 'seg.py', 'iter_1.pth', '--tta')
+    assert lines[-6:] == [f'{REPO}/tools/test.py', 'seg.py', 'iter_1.pth', '--launcher', 'slurm', '--tta']
+
+
+def test_adapt_input_channels_tool(tmp_path):
+    rgb = build_seg_resnet18()
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in rgb.state_dict().items()}), tmp_path / 'rgb.pth')
+    adapt = load_tool('model_converters/adapt_input_channels').main
+    adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4', '--prefix', 'backbone.'])
+    rgbir = build_seg_resnet18(in_channels=4)
+    state = read_state_dict(str(tmp_path / 'rgbir.pth'))
+    rgbir.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()}, strict=True)
+    torch.testing.assert_close(rgbir.conv1.weight[:, :3], rgb.conv1.weight * 0.75)
+    with pytest.raises(SystemExit, match='already exists'):
+        adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4'])
