@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import REPO
 from rs_ssl_plugin.methods.false.loss import false_loss
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
@@ -172,8 +173,7 @@ def build_small_false():
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                                   'false_r50_potsdam.py')).model
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'false_r50_potsdam.py')).model
     cfg.backbone.update(depth=18, norm_cfg=dict(type='BN'))
     cfg.neck.update(in_channels=512, hid_channels=64, out_channels=16)
     cfg.head.update(positive_threshold=-1.0)
