@@ -25,6 +25,15 @@ TINY_VIT = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=6
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one CPU thread (more only wait on each other on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_autocast_dtype_defaults_and_refusals():
     assert autocast_dtype('cuda') == torch.float16  # AmpOptimWrapper's default: the released AMP recipes
     assert autocast_dtype('cpu') == torch.bfloat16
