@@ -66,8 +66,6 @@ class Suite:
         self.torch = torch
         self.dry_run = dry_run
         self.device = torch.device('cpu' if dry_run else 'cuda')
-        if dry_run:  # tiny tensors: one thread, no waiting on a busy shared machine's other cores
-            torch.set_num_threads(1)
         self.scratch = scratch
         self.num_workers = 0 if dry_run else data_loader_workers()
 
@@ -291,7 +289,7 @@ def bench_infer_tiles(suite: Suite, record: dict) -> dict:
     """bench/bench_infer_tiles.py: a 6000 x 6000 scene, crop 512, stride 341, bf16, against stock slide."""
     import bench_infer_tiles
     if suite.dry_run:
-        return bench_infer_tiles.run('cpu', size=128, crop=64, stride=43, depth=18, channels=16, batch_size=4,
+        return bench_infer_tiles.run('cpu', size=96, crop=48, stride=32, depth=18, channels=16, batch_size=4,
                                      amp='none', iters=1)
     return bench_infer_tiles.run('cuda', size=6000, crop=512, stride=341, depth=50, channels=512, batch_size=16,
                                  amp='bf16', iters=3)
@@ -348,9 +346,30 @@ def row_budget(name: str, pending: list, deadline: float, dry_run: bool) -> floa
     return min(left, max(MIN_BUDGET_S, left * weights[name] / sum(weights.values())))
 
 
-def raise_timeout(signum, frame):
-    """SIGALRM handler: stop the running row."""
-    raise RowTimeout()
+class Alarm:
+    """SIGALRM after ``seconds`` raises :class:`RowTimeout` in the running row. ``fired`` tells a timeout
+    apart also where library code turned the exception into another (mmengine's config printing, say)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.fired = seconds, False
+
+    def _raise(self, signum, frame):
+        self.fired = True
+        raise RowTimeout()
+
+    def __enter__(self):
+        signal.signal(signal.SIGALRM, self._raise)
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc_info):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        return False
+
+
+def clipped(text: str, head: int = 1500, tail: int = 2500) -> str:
+    """The start and the end of a long traceback."""
+    return text if len(text) <= head + tail else f'{text[:head]}\n[...]\n{text[-tail:]}'
 
 
 def run_row(suite: Suite, name: str, budget: float) -> dict:
@@ -361,18 +380,17 @@ def run_row(suite: Suite, name: str, budget: float) -> dict:
     if suite.device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats()
     start = time.time()
-    signal.signal(signal.SIGALRM, raise_timeout)
-    signal.setitimer(signal.ITIMER_REAL, max(budget, 1.0))
+    alarm = Alarm(budget)
     try:
-        record = ROW_FUNCTIONS[name](suite, record) or record
-    except RowTimeout:
-        outcome = dict(status='timeout', error=f'stopped after its budget of {budget:.0f} s')
+        with alarm:
+            record = ROW_FUNCTIONS[name](suite, record) or record
     except RowNotAvailable as reason:
         outcome = dict(status='not available', error=str(reason))
     except Exception:  # a failing row is recorded and the suite goes on
-        outcome = dict(status='failed', error=traceback.format_exc()[-4000:])
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        if alarm.fired:
+            outcome = dict(status='timeout', error=f'stopped after its budget of {budget:.0f} s')
+        else:
+            outcome = dict(status='failed', error=clipped(traceback.format_exc()))
     outcome.update(wall_s=round(time.time() - start, 2), budget_s=round(budget, 1), result=record)
     if suite.device.type == 'cuda':
         outcome['peak_gpu_mem_mib'] = round(torch.cuda.max_memory_allocated() / 2 ** 20)
@@ -391,6 +409,8 @@ def worker(args) -> None:
             f.write(json.dumps(event, default=str) + '\n')
 
     suite = Suite(args.dry_run, args.scratch)
+    if args.dry_run:  # tiny tensors: one thread, no waiting on a busy shared machine's other cores
+        suite.torch.set_num_threads(1)
     emit(event='env', env=environment(suite))
     pending = list(args.rows)
     while pending:
