@@ -15,8 +15,9 @@ REPORT_S=15  # kept back for the report
 OUT=${OUT:-work_dirs/gpu_suite}
 mkdir -p "$OUT"
 LOG="$OUT/gpu_suite_install.log"
-SITE=/tmp/site
-MMCV=/tmp/mmcvb/mmcv-2.1.0
+STACK=${SUITE_STACK_DIR:-/tmp}  # the wheels go to $STACK/site, mmcv is built in $STACK/mmcvb
+SITE=$STACK/site
+MMCV=$STACK/mmcvb/mmcv-2.1.0
 
 install_stack() {
   ls .whl/*.whl >/dev/null 2>&1 && [ -f .whl/mmcv-2.1.0.tar.gz ] || {
@@ -26,7 +27,7 @@ install_stack() {
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl \
     >>"$LOG" 2>&1 || { tail -30 "$LOG"; return 1; }
   if ! ls "$MMCV"/mmcv/_ext*.so >/dev/null 2>&1; then
-    mkdir -p /tmp/mmcvb && tar xzf .whl/mmcv-2.1.0.tar.gz -C /tmp/mmcvb
+    mkdir -p "$STACK/mmcvb" && tar xzf .whl/mmcv-2.1.0.tar.gz -C "$STACK/mmcvb"
     (cd "$MMCV" && PYTHONPATH=$SITE CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 MAX_JOBS=$(nproc) \
        python3 setup.py build_ext --inplace >>"$LOG" 2>&1) || { tail -30 "$LOG"; return 1; }
   fi
@@ -35,7 +36,8 @@ install_stack() {
 install_stack || exit 1
 export PYTHONPATH=$MMCV:$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 -c "import mmcv.ops, mmseg.models, mmpretrain.models, rasterio, torch, rs_ssl_plugin; \
-print('stack ok: mmcv', mmcv.__version__, 'torch', torch.__version__, torch.cuda.get_device_name())" \
+print('stack ok: mmcv', mmcv.__version__, 'torch', torch.__version__, \
+      torch.cuda.get_device_name() if torch.cuda.is_available() else 'and no GPU')" \
   || { echo "error: the stack does not import; see $LOG" >&2; exit 1; }
 INSTALL_S=$(( $(date +%s) - T0 ))
 BUDGET=$(( TOTAL - INSTALL_S - REPORT_S ))

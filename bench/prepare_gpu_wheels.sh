@@ -40,9 +40,7 @@ if [ "$size" -gt "$MAX_MIB" ]; then
   echo "error: the wheels take $size MiB, more than $MAX_MIB MiB; .whl/ left as it was" >&2
   exit 1
 fi
-# keep .whl/ out of git (it travels through `carry`)
-exclude="$(git rev-parse --git-common-dir)/info/exclude"
-grep -qxF '/.whl/' "$exclude" 2>/dev/null || echo '/.whl/' >> "$exclude"
+# .gitignore keeps .whl/ out of git; it travels through the run's `carry`
 rm -rf "$DEST"
 mv "$STAGING" "$DEST"
 trap - EXIT
