@@ -255,9 +255,20 @@ def test_sdsh_amp_wrapper_trains_on_cpu_with_float32_cross_entropies(monkeypatch
         assert record.dtypes[name] == {torch.float32}, name
 
 
+def seg_batch(count, channels, size, classes):
+    """uint8 images with labels and metainfo, as mmseg's pipeline packs them."""
+    from mmseg.structures import SegDataSample
+    samples = []
+    for _ in range(count):
+        samples.append(SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                                   pad_shape=(size, size))))
+        samples[-1].gt_sem_seg = PixelData(data=torch.randint(0, classes, (1, size, size)))
+    inputs = [torch.randint(0, 256, (channels, size, size), dtype=torch.uint8) for _ in range(count)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
 def test_iddc_train_step_keeps_its_losses_in_float32(monkeypatch):
     from mmseg.registry import MODELS
-    from mmseg.structures import SegDataSample
     init_default_scope('mmseg')
     torch.manual_seed(0)
     cfg = config('iddc_vit-s16_potsdam3.py')
@@ -268,19 +279,13 @@ def test_iddc_train_step_keeps_its_losses_in_float32(monkeypatch):
     record = Recorder(monkeypatch)
     record.module_output('head', model.head)
     record.function(iddc_segmentor, 'iddc_loss')
-    samples = []
-    for _ in range(4):
-        samples.append(SegDataSample(metainfo=dict(img_shape=(32, 32), ori_shape=(32, 32))))
-        samples[-1].gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, 32, 32)))
-    inputs = [torch.randint(0, 256, (6, 32, 32), dtype=torch.uint8) for _ in range(4)]
-    train_steps(model, cfg, dict(inputs=inputs, data_samples=samples))
+    train_steps(model, cfg, seg_batch(4, channels=6, size=32, classes=3))  # two views stacked
     assert record.dtypes['head'] == {torch.bfloat16}
     assert record.dtypes['iddc_loss'] == {torch.float32}
 
 
 def test_upernet_finetuning_keeps_its_losses_in_float32(monkeypatch):
     from mmseg.registry import MODELS
-    from mmseg.structures import SegDataSample
     init_default_scope('mmseg')
     torch.manual_seed(0)
     cfg = config('upernet_r50_false_potsdam.py')
@@ -294,11 +299,6 @@ def test_upernet_finetuning_keeps_its_losses_in_float32(monkeypatch):
     record.module_output('decode_head.conv_seg', model.decode_head.conv_seg)
     for name, head in (('loss_decode', model.decode_head), ('loss_auxiliary', model.auxiliary_head)):
         record.module_output(name, head.loss_decode)
-    samples = []
-    for _ in range(2):
-        samples.append(SegDataSample(metainfo=dict(img_shape=(16, 16), ori_shape=(16, 16), pad_shape=(16, 16))))
-        samples[-1].gt_sem_seg = PixelData(data=torch.randint(0, 6, (1, 16, 16)))
-    inputs = [torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8) for _ in range(2)]
-    train_steps(model, cfg, dict(inputs=inputs, data_samples=samples))
+    train_steps(model, cfg, seg_batch(2, channels=3, size=16, classes=6))
     assert record.dtypes['decode_head.conv_seg'] == {torch.bfloat16}
     assert record.dtypes['loss_decode'] == record.dtypes['loss_auxiliary'] == {torch.float32}
