@@ -509,12 +509,13 @@ def run_worker(args, pending: list, report: Report, events: str, log, deadline: 
         time.sleep(POLL_S)
 
 
-def run_suite(args) -> dict:
-    """Run the selected rows until done or out of time; write and return the report."""
+def run_suite(args, argv: list) -> dict:
+    """Run the selected rows until done or out of time; write and return the report (``argv``: the
+    command line, for the record)."""
     deadline = time.time() + args.budget
     os.makedirs(args.out_dir, exist_ok=True)
     pending = [row for row, _ in ROWS if not args.rows or row in args.rows]
-    command = ' '.join(['python', 'bench/gpu_suite.py', *sys.argv[1:]])
+    command = ' '.join(['python', 'bench/gpu_suite.py', *argv])
     report = Report(osp.join(args.out_dir, 'gpu_suite.json'), command, args.dry_run, deadline, pending)
     report.write()
     scratch = tempfile.mkdtemp(prefix='gpu_suite_')
@@ -563,11 +564,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Run the suite (or, with the internal --worker, its rows) and print where the JSON is."""
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if args.worker:
         worker(args)
         return None
-    data = run_suite(args)
+    data = run_suite(args, argv)
     statuses = {row: (outcome or {}).get('status') for row, outcome in data['rows'].items()}
     print(f'[gpu_suite] {json.dumps(statuses)}\n[gpu_suite] wrote {osp.join(args.out_dir, "gpu_suite.json")}')
     return data

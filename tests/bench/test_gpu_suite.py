@@ -45,6 +45,7 @@ def test_dry_run_runs_every_row_and_writes_the_json(suite, dry_run):
         assert json.load(f) == json.loads(json.dumps(data, default=str))
     assert list(data['rows']) == [row for row, _ in suite.ROWS]
     assert data['dry_run'] and data['env']['device'] == 'cpu' and data['env']['torch']
+    assert data['command'] == f'python bench/gpu_suite.py --dry-run --out-dir {out} --budget 400'
     assert data['wall_s'] <= data['budget_s'] + suite.GRACE_S
     entry = osp.join(REPO, 'bench', 'bench_input_pipeline.py')
     wired = osp.exists(entry) and 'def suite_row(' in open(entry).read()
