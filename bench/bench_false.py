@@ -9,6 +9,8 @@
     python bench/bench_false.py --device cpu                       # small: ResNet-18, batch 16, 96 px
     python bench/bench_false.py --device cuda --preset full        # ResNet-50, batch 256, 224 px, bf16,
                                                                    # channels_last
+    bf16 goes through MixedPrecisionOptimWrapper(dtype='bfloat16'), what tools/train.py --amp-dtype bfloat16
+    gives; --preset tiny is the GPU suite's CPU dry run (bench/gpu_suite.py --dry-run).
 """
 import argparse
 import json
@@ -30,6 +32,7 @@ import rs_ssl_plugin  # noqa: E402,F401
 from rs_ssl_plugin.methods.false.loss import false_loss  # noqa: E402
 
 PRESETS = dict(
+    tiny=dict(depth=18, batch=4, size=32, bf16=False, channels_last=False),
     small=dict(depth=18, batch=16, size=96, bf16=False, channels_last=False),
     full=dict(depth=50, batch=256, size=224, bf16=True, channels_last=True),
 )
@@ -65,7 +68,7 @@ def official_loop_loss(z, temperature=0.5, alpha=1.0, threshold=0.9, sentinel=3.
 
 
 def bench_loss(device, batch, warmup, iters):
-    """Milliseconds per forward/backward of the vectorised and the loop loss, their ratio and difference."""
+    """Vectorised FALSE loss against the official loop structure on ``2 * batch`` random embeddings."""
     z = torch.randn(2 * batch, 128, device=device, requires_grad=True)
 
     def run(fn):
@@ -81,7 +84,7 @@ def bench_loss(device, batch, warmup, iters):
 
 
 def build_false(depth, device, channels_last):
-    """A randomly initialised FALSE model with a ResNet of ``depth`` on ``device``."""
+    """FALSE with a ResNet of ``depth`` and the released neck and head, on ``device``."""
     model = MODELS.build(dict(
         type='FALSE',
         data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
@@ -96,10 +99,10 @@ def build_false(depth, device, channels_last):
 
 
 def bench_step(device, preset, warmup, iters, with_simclr):
-    """Timings of a full FALSE training step and of its backbone-only floor for ``preset``."""
+    """FALSE ``train_step`` against the bare two-view backbone (and mmpretrain's SimCLR) at ``preset``."""
     cfg = PRESETS[preset]
     model = build_false(cfg['depth'], device, cfg['channels_last'])
-    wrapper_type = 'AmpOptimWrapper' if cfg['bf16'] else 'OptimWrapper'
+    wrapper_type = 'MixedPrecisionOptimWrapper' if cfg['bf16'] else 'OptimWrapper'
     wrapper_cfg = dict(type=wrapper_type, optimizer=dict(type='LARC', lr=4.8, momentum=0.9, weight_decay=1e-6),
                        paramwise_cfg=dict(norm_decay_mult=0.0))
     if cfg['bf16']:
@@ -157,8 +160,25 @@ def mmpretrain_simclr_step(cfg, device, data):
     return lambda: model.train_step(data, optim_wrapper)
 
 
+def run(device, preset=None, loss_batch=None, warmup=None, iters=None, with_simclr=False):
+    """Both benchmarks on ``device``; defaults: the full preset, 10 warm-up and 30 timed steps on CUDA, the
+    small preset, 2 and 5 on the CPU. Returns the results (device, torch, loss, step)."""
+    init_default_scope('mmpretrain')
+    device = torch.device(device)
+    on_gpu = device.type == 'cuda'
+    preset = preset or ('full' if on_gpu else 'small')
+    warmup = warmup or (10 if on_gpu else 2)
+    iters = iters or (30 if on_gpu else 5)
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True
+    loss_batch = loss_batch or (256 if on_gpu else 64)
+    return dict(device=torch.cuda.get_device_name() if on_gpu else 'cpu', torch=torch.__version__,
+                loss=dict(batch=loss_batch, **bench_loss(device, loss_batch, warmup, iters)),
+                step=bench_step(device, preset, warmup, iters, with_simclr))
+
+
 def main():
-    """Run both benchmarks, print (and with ``--out`` save) the JSON; exits if the losses disagree."""
+    """Command line: run, print and save the results; fail if the two losses disagree."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--preset', choices=PRESETS, default=None, help='small on CPU, full on GPU by default')
@@ -169,18 +189,7 @@ def main():
                         help="also time mmpretrain's SimCLR step at the same setting")
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args()
-    init_default_scope('mmpretrain')
-    device = torch.device(args.device)
-    on_gpu = device.type == 'cuda'
-    preset = args.preset or ('full' if on_gpu else 'small')
-    warmup = args.warmup or (10 if on_gpu else 2)
-    iters = args.iters or (30 if on_gpu else 5)
-    if on_gpu:
-        torch.backends.cudnn.benchmark = True
-    loss_batch = args.loss_batch or (256 if on_gpu else 64)
-    results = dict(device=torch.cuda.get_device_name() if on_gpu else 'cpu', torch=torch.__version__,
-                   loss=dict(batch=loss_batch, **bench_loss(device, loss_batch, warmup, iters)),
-                   step=bench_step(device, preset, warmup, iters, args.with_mmpretrain_simclr))
+    results = run(args.device, args.preset, args.loss_batch, args.warmup, args.iters, args.with_mmpretrain_simclr)
     print(json.dumps(results, indent=2))
     if args.out:
         with open(args.out, 'w') as f:

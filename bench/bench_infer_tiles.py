@@ -47,7 +47,7 @@ POTSDAM_PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [25
 
 
 def build_model(depth, channels, crop, stride, device):
-    """The randomly initialised UperNet of ``CONFIG`` with the given depth, head width and slide window."""
+    """The UperNet of the Potsdam config (random weights, BN, ResNet ``depth``) for slide inference."""
     from mmseg.apis import init_model
     cfg = Config.fromfile(CONFIG)
     widths = [64, 128, 256, 512] if depth < 50 else [256, 512, 1024, 2048]
@@ -92,37 +92,22 @@ def interleaved(runs, device, iters):
     return {name: statistics.median(values) for name, values in seconds.items()}, results
 
 
-def main():
-    """Time stock and plugin tiled inference on one synthetic scene, print speeds and agreement as JSON; exits if
-    uniform blending disagrees with stock slide inference."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--size', type=int, default=6000, help='scene height and width')
-    parser.add_argument('--crop', type=int, default=512)
-    parser.add_argument('--stride', type=int, default=341)
-    parser.add_argument('--depth', type=int, default=50, help='ResNet depth of the UperNet')
-    parser.add_argument('--channels', type=int, default=512, help='UperNet head channels (stock: 512)')
-    parser.add_argument('--batch-size', type=int, default=16, help='windows per forward (plugin)')
-    parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none')
-    parser.add_argument('--iters', type=int, default=None, help='timed rounds (default: 5 on CUDA, 3 on CPU)')
-    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s choice)')
-    parser.add_argument('--out', help='write the results as JSON here')
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+def run(device, size=6000, crop=512, stride=341, depth=50, channels=512, batch_size=16, amp='none', iters=None):
+    """Stock slide inference against the plugin (in memory and file to file) on one synthetic scene; the
+    timings, throughputs, speed-ups and agreements (see the module docstring)."""
+    device = torch.device(device)
     on_cuda = device.type == 'cuda'
-    iters = args.iters or (5 if on_cuda else 3)
+    iters = iters or (5 if on_cuda else 3)
     torch.backends.cudnn.benchmark = True  # mmseg's default_runtime sets env_cfg.cudnn_benchmark=True
-    model = build_model(args.depth, args.channels, args.crop, args.stride, device)
-    rgb = synthetic_scene(args.size)
-    megapixels = args.size * args.size / 1e6
-    crop, stride = (args.crop, args.crop), (args.stride, args.stride)
-    dtype = AMP_DTYPES[args.amp]
+    model = build_model(depth, channels, crop, stride, device)
+    rgb = synthetic_scene(size)
+    megapixels = size * size / 1e6
+    crop_hw, stride_hw = (crop, crop), (stride, stride)
+    dtype = AMP_DTYPES[amp]
 
     from mmseg.structures import SegDataSample
     bgr_tensor = torch.from_numpy(rgb[::-1].copy())  # mmseg loads BGR with OpenCV
-    shape = (args.size, args.size)
+    shape = (size, size)
 
     def stock_inputs():
         sample = SegDataSample(metainfo=dict(ori_shape=shape, img_shape=shape, pad_shape=shape))
@@ -141,18 +126,18 @@ def main():
         if on_cuda:
             model.to(memory_format=torch.channels_last)
 
-    options = dict(batch_size=args.batch_size, amp=args.amp, channels_last=on_cuda)
+    options = dict(batch_size=batch_size, amp=amp, channels_last=on_cuda)
     scene = ArrayScene(rgb)
 
     def plugin(blend='uniform'):
         classes = np.empty(shape, np.uint8)
-        for top, rows in iter_class_rows(model, scene, crop, stride, blend=blend, **options):
+        for top, rows in iter_class_rows(model, scene, crop_hw, stride_hw, blend=blend, **options):
             classes[top:top + len(rows)] = rows
         return classes
 
     with tempfile.TemporaryDirectory() as tmp:
         src = osp.join(tmp, 'scene.tif')
-        with rasterio.open(src, 'w', driver='GTiff', width=args.size, height=args.size, count=3, dtype='uint8',
+        with rasterio.open(src, 'w', driver='GTiff', width=size, height=size, count=3, dtype='uint8',
                            crs='EPSG:32633', transform=from_origin(368000, 5808000, 0.05, 0.05), tiled=True,
                            blockxsize=256, blockysize=256) as dst:
             dst.write(rgb)
@@ -160,7 +145,7 @@ def main():
         def plugin_files():
             with RasterScene(src) as raster:
                 segment_raster(model, raster, osp.join(tmp, 'scene_classes.tif'), osp.join(tmp, 'scene_color.png'),
-                               POTSDAM_PALETTE, crop, stride, blend='cosine', **options)
+                               POTSDAM_PALETTE, crop_hw, stride_hw, blend='cosine', **options)
 
         seconds, outputs = interleaved(dict(stock=(stock_layout, stock), plugin_memory=(plugin_layout, plugin),
                                             plugin_files_cosine=(plugin_layout, plugin_files)), device, iters)
@@ -175,13 +160,13 @@ def main():
     plugin_layout()
     cosine_pred = plugin('cosine')
     max_logit_diff = max((stock_logits[:, top:top + rows.shape[1]] - rows).abs().max().item()
-                         for top, rows in iter_blended_logits(model, scene, crop, stride, **options))
+                         for top, rows in iter_blended_logits(model, scene, crop_hw, stride_hw, **options))
     del stock_logits
 
-    results = dict(
+    return dict(
         device=torch.cuda.get_device_name() if on_cuda else 'cpu', torch=torch.__version__,
-        threads=torch.get_num_threads(), size=args.size, crop=args.crop, stride=args.stride, depth=args.depth,
-        head_channels=args.channels, batch_size=args.batch_size, amp=args.amp, iters=iters,
+        threads=torch.get_num_threads(), size=size, crop=crop, stride=stride, depth=depth,
+        head_channels=channels, batch_size=batch_size, amp=amp, iters=iters,
         stock_s=stock_s, stock_mpix_per_s=megapixels / stock_s,
         plugin_memory_s=plugin_s, plugin_memory_mpix_per_s=megapixels / plugin_s,
         plugin_files_cosine_s=files_s, plugin_files_cosine_mpix_per_s=megapixels / files_s,
@@ -189,11 +174,32 @@ def main():
         uniform_pixel_agreement_pct=100 * float((plugin_pred == stock_pred).mean()),
         uniform_max_logit_diff=max_logit_diff,
         cosine_pixel_agreement_pct=100 * float((cosine_pred == stock_pred).mean()))
+
+
+def main():
+    """Command line: run, print and save the results; fail if fp32 uniform blending differs from stock."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--size', type=int, default=6000, help='scene height and width')
+    parser.add_argument('--crop', type=int, default=512)
+    parser.add_argument('--stride', type=int, default=341)
+    parser.add_argument('--depth', type=int, default=50, help='ResNet depth of the UperNet')
+    parser.add_argument('--channels', type=int, default=512, help='UperNet head channels (stock: 512)')
+    parser.add_argument('--batch-size', type=int, default=16, help='windows per forward (plugin)')
+    parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none')
+    parser.add_argument('--iters', type=int, default=None, help='timed rounds (default: 5 on CUDA, 3 on CPU)')
+    parser.add_argument('--threads', type=int, help='torch CPU threads (default: torch\'s choice)')
+    parser.add_argument('--out', help='write the results as JSON here')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = run(args.device, args.size, args.crop, args.stride, args.depth, args.channels, args.batch_size,
+                  args.amp, args.iters)
     print(json.dumps(results, indent=2))
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(results, f, indent=2)
-    if args.amp == 'none' and not max_logit_diff < 1e-3:
+    if args.amp == 'none' and not results['uniform_max_logit_diff'] < 1e-3:
         sys.exit('uniform blending disagrees with stock slide inference')
 
 

@@ -7,6 +7,9 @@ at the same batch and precision. Images per second count images (two views each)
 
     python bench/bench_sdcluster.py --device cpu                   # small: tiny Swin, batch 4, 96 px
     python bench/bench_sdcluster.py --device cuda --preset full    # Swin-S OS16, batch 64, 224 px, AMP fp16
+
+The step uses the config's optimiser wrapper (MixedPrecisionOptimWrapper, fp16 with a dynamic loss scale as
+released) with the preset's autocast dtype; --preset tiny is the GPU suite's CPU dry run.
 """
 import argparse
 import json
@@ -31,13 +34,14 @@ from rs_ssl_plugin.methods.sdcluster.views import OverlappingMultiCrop, RandomFl
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = dict(
+    tiny=dict(batch=2, size=64, amp=None, tiny=True),
     small=dict(batch=4, size=96, amp=None, tiny=True),
     full=dict(batch=64, size=224, amp='float16', tiny=False),
 )
 
 
 def build_model(tiny: bool, device):
-    """The SDCluster model of the Million-AID config (a tiny Swin with ``tiny``) and the config."""
+    """SDCluster of the released config (a tiny Swin if ``tiny``), initialised on ``device``; and the config."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'))
     if tiny:
         cfg.model.backbone.update(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8))
@@ -66,10 +70,10 @@ def make_batch(batch, size, device):
 
 
 def bench(device, preset, warmup, iters):
-    """Timings of a full SDCluster training step and of its backbone-only floor for ``preset``."""
+    """Mean SDCluster step and floor times of ``preset`` on ``device``."""
     settings = PRESETS[preset]
     model, cfg = build_model(settings['tiny'], device)
-    wrapper = dict(cfg.optim_wrapper)
+    wrapper = dict(cfg.optim_wrapper, dtype=settings['amp'])
     if settings['amp'] is None:
         wrapper = dict(type='OptimWrapper', optimizer=wrapper['optimizer'])
     optim_wrapper = build_optim_wrapper(model, wrapper)
@@ -96,8 +100,22 @@ def bench(device, preset, warmup, iters):
                 step_over_floor=step_s / floor_s)
 
 
+def run(device, preset=None, warmup=None, iters=None):
+    """The step benchmark on ``device``; defaults: the full preset, 5 warm-up and 20 timed steps on CUDA, the
+    small preset, 1 and 3 on the CPU. Returns the results (device, torch, step)."""
+    init_default_scope('mmpretrain')
+    device = torch.device(device)
+    on_gpu = device.type == 'cuda'
+    if on_gpu:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return dict(device=torch.cuda.get_device_name() if on_gpu else 'cpu', torch=torch.__version__,
+                step=bench(device, preset or ('full' if on_gpu else 'small'), warmup or (5 if on_gpu else 1),
+                           iters or (20 if on_gpu else 3)))
+
+
 def main():
-    """Run the benchmark and print (and with ``--out`` save) the JSON."""
+    """Command line: run, print and save the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--preset', choices=PRESETS, default=None, help='small on CPU, full on GPU by default')
@@ -105,15 +123,7 @@ def main():
     parser.add_argument('--iters', type=int, default=None)
     parser.add_argument('--out', help='write the results as JSON here')
     args = parser.parse_args()
-    init_default_scope('mmpretrain')
-    device = torch.device(args.device)
-    on_gpu = device.type == 'cuda'
-    if on_gpu:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    results = dict(device=torch.cuda.get_device_name() if on_gpu else 'cpu', torch=torch.__version__,
-                   step=bench(device, args.preset or ('full' if on_gpu else 'small'),
-                              args.warmup or (5 if on_gpu else 1), args.iters or (20 if on_gpu else 3)))
+    results = run(args.device, args.preset, args.warmup, args.iters)
     print(json.dumps(results, indent=2))
     if args.out:
         with open(args.out, 'w') as f:

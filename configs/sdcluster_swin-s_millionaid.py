@@ -31,8 +31,10 @@ model = dict(
     teacher_drop_path=True,
 )
 
+# The official AMP: float16 autocast with a dynamic loss scale on GPUs (as mmengine's AmpOptimWrapper);
+# without a GPU the same wrapper autocasts to bfloat16 (tools/train.py --no-amp trains in float32).
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
+    type='MixedPrecisionOptimWrapper',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=1.25e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05))
 

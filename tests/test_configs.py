@@ -55,7 +55,9 @@ def test_false_configs_follow_the_official_model(path):
 def test_sdcluster_config_matches_official_hyperparameters():
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'))
     assert cfg.train_dataloader.batch_size == 64 and cfg.train_dataloader.drop_last
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    # the official AMP: float16 with a dynamic loss scale on GPUs (bfloat16 without one)
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.optim_wrapper.get('dtype') is None
     assert cfg.optim_wrapper.optimizer == dict(type='AdamW', lr=1.25e-3, betas=(0.9, 0.999), eps=1e-8,
                                                weight_decay=0.05)
     assert 'paramwise_cfg' not in cfg.optim_wrapper  # weight decay on every parameter

@@ -6,11 +6,13 @@ import argparse
 import os
 import sys
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from rs_ssl_plugin.utils.runner_config import enable_amp
+from rs_ssl_plugin.engine.mixed_precision import AUTOCAST_DTYPES
+from rs_ssl_plugin.utils.runner_config import check_amp_device, disable_amp, enable_amp
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 
@@ -24,7 +26,14 @@ def parse_args():
     parser.add_argument('--resume', action='store_true',
                         help='resume from the config\'s load_from, or else from the latest checkpoint in the '
                         'work_dir')
-    parser.add_argument('--amp', action='store_true', help='enable automatic-mixed-precision training')
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument('--amp', action='store_true',
+                           help='train in mixed precision (MixedPrecisionOptimWrapper): float16 autocast with a '
+                           'dynamic loss scale on GPUs, bfloat16 on the CPU')
+    precision.add_argument('--no-amp', action='store_true',
+                           help='train in float32 also where the config enables AMP (e.g. SDCluster)')
+    parser.add_argument('--amp-dtype', choices=AUTOCAST_DTYPES,
+                        help='autocast dtype of --amp (implies --amp; default: float16 on GPUs, bfloat16 on the CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
@@ -32,6 +41,8 @@ def parse_args():
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.amp_dtype and args.no_amp:
+        parser.error('--amp-dtype contradicts --no-amp')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -48,8 +59,11 @@ def main():
     # last_checkpoint
     cfg.resume = args.resume
     try:
-        if args.amp:
-            enable_amp(cfg)
+        if args.amp or args.amp_dtype:
+            enable_amp(cfg, args.amp_dtype)
+        elif args.no_amp:
+            disable_amp(cfg)
+        check_amp_device(cfg, torch.cuda.is_available())
         check_work_dir_is_fresh(cfg.work_dir, cfg.resume)
     except (FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')

@@ -1,4 +1,5 @@
 """Training-loop parts shared by the methods."""
+from .mixed_precision import MixedPrecisionOptimWrapper
 from .progress_curve import ProgressCurveLR
 
-__all__ = ['ProgressCurveLR']
+__all__ = ['MixedPrecisionOptimWrapper', 'ProgressCurveLR']

@@ -7,23 +7,65 @@ from mmengine.logging import print_log
 
 from ..datasets.checks import require_empty_output_dir
 
-__all__ = ['check_is_segmentation_config', 'enable_amp', 'enable_per_class_report', 'enable_tta',
-           'enable_visualization']
+__all__ = ['check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp', 'enable_per_class_report',
+           'enable_tta', 'enable_visualization']
 
 
-def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to ``AmpOptimWrapper`` with a dynamic loss scale.
+# float32 optimiser wrappers and their mixed-precision counterparts (registered names)
+AMP_WRAPPERS = {'OptimWrapper': 'MixedPrecisionOptimWrapper', 'SDSHOptimWrapper': 'SDSHAmpOptimWrapper'}
+FLOAT32_WRAPPERS = {'AmpOptimWrapper': 'OptimWrapper', **{amp: plain for plain, amp in AMP_WRAPPERS.items()}}
+AMP_ONLY_KEYS = ('loss_scale', 'dtype', 'use_fsdp')
 
-    mmpretrain configs may leave ``optim_wrapper.type`` out; it then defaults to ``OptimWrapper``.
+
+def enable_amp(cfg: Config, dtype: Optional[str] = None) -> None:
+    """Train in mixed precision through the plugin's wrappers, which run on CUDA and on the CPU.
+
+    ``OptimWrapper`` (also when mmpretrain configs leave ``optim_wrapper.type`` out) becomes
+    ``MixedPrecisionOptimWrapper`` with a dynamic loss scale, ``SDSHOptimWrapper`` becomes
+    ``SDSHAmpOptimWrapper`` and mmengine's ``AmpOptimWrapper`` (GPU only) becomes ``MixedPrecisionOptimWrapper``
+    with the same arguments. ``dtype`` ('float16' or 'bfloat16') sets ``optim_wrapper.dtype``; left out, the
+    wrapper autocasts to float16 on CUDA (with loss scaling, as ``AmpOptimWrapper``) and bfloat16 on the CPU.
     """
-    wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper_type == 'AmpOptimWrapper':
-        print_log('AMP training is already enabled in your config.', logger='current', level=logging.WARNING)
+    wrapper = cfg.optim_wrapper
+    wrapper_type = wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in AMP_WRAPPERS:
+        wrapper.type = AMP_WRAPPERS[wrapper_type]
+        wrapper.setdefault('loss_scale', 'dynamic')
+    elif wrapper_type == 'AmpOptimWrapper':
+        wrapper.type = 'MixedPrecisionOptimWrapper'
+    elif wrapper_type in AMP_WRAPPERS.values():
+        if dtype is None:
+            print_log('AMP training is already enabled in your config.', logger='current', level=logging.WARNING)
+    else:
+        raise ValueError(f'--amp needs optim_wrapper.type {" or ".join(sorted(AMP_WRAPPERS))} (or an AMP wrapper: '
+                         f'{", ".join(sorted(FLOAT32_WRAPPERS))}), got {wrapper_type}')
+    if dtype is not None:
+        wrapper.dtype = dtype
+
+
+def disable_amp(cfg: Config) -> None:
+    """Train in float32: an AMP wrapper becomes its float32 counterpart (``MixedPrecisionOptimWrapper`` and
+    ``AmpOptimWrapper`` -> ``OptimWrapper``, ``SDSHAmpOptimWrapper`` -> ``SDSHOptimWrapper``) and the AMP-only
+    keys (``loss_scale``, ``dtype``, ``use_fsdp``), which ``OptimWrapper`` rejects, are dropped."""
+    wrapper = cfg.optim_wrapper
+    wrapper_type = wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in AMP_WRAPPERS:
+        print_log('AMP training is not enabled in your config.', logger='current', level=logging.WARNING)
         return
-    if wrapper_type != 'OptimWrapper':
-        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper_type}')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
+    if wrapper_type not in FLOAT32_WRAPPERS:
+        raise ValueError(f'--no-amp needs optim_wrapper.type one of {", ".join(sorted(FLOAT32_WRAPPERS))}, '
+                         f'got {wrapper_type}')
+    wrapper.type = FLOAT32_WRAPPERS[wrapper_type]
+    for key in AMP_ONLY_KEYS:
+        wrapper.pop(key, None)
+
+
+def check_amp_device(cfg: Config, cuda_available: bool) -> None:
+    """Fail early and clearly where mmengine's ``AmpOptimWrapper`` would assert a GPU deep inside the Runner."""
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not cuda_available:
+        raise ValueError("optim_wrapper.type='AmpOptimWrapper' needs a GPU and none is available: add --amp to "
+                         'train in mixed precision on the CPU (MixedPrecisionOptimWrapper, bfloat16 autocast) or '
+                         '--no-amp to train in float32')
 
 
 def check_is_segmentation_config(cfg: Config, config_path: str) -> None:

@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 from conftest import REPO, load_tool, run_tool
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.checkpoints.reading import read_state_dict
-from rs_ssl_plugin.utils.runner_config import enable_amp
+from rs_ssl_plugin.utils.runner_config import check_amp_device, disable_amp, enable_amp
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 
@@ -136,12 +137,64 @@ def test_train_tool_refuses_existing_checkpoints(tmp_path):
 def test_amp_switches_to_dynamic_loss_scale(optim_wrapper):
     cfg = Config(dict(optim_wrapper=optim_wrapper))
     enable_amp(cfg)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    # AmpOptimWrapper's behaviour on GPUs (float16, dynamic loss scale), bfloat16 on the CPU
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert 'dtype' not in cfg.optim_wrapper
 
 
 def test_amp_refuses_other_optim_wrappers():
     with pytest.raises(ValueError, match='ApexOptimWrapper'):
         enable_amp(Config(dict(optim_wrapper=dict(type='ApexOptimWrapper'))))
+    with pytest.raises(ValueError, match='ApexOptimWrapper'):
+        disable_amp(Config(dict(optim_wrapper=dict(type='ApexOptimWrapper'))))
+
+
+@pytest.mark.parametrize('plain, amp', [('OptimWrapper', 'MixedPrecisionOptimWrapper'),
+                                        ('SDSHOptimWrapper', 'SDSHAmpOptimWrapper')])
+def test_amp_and_no_amp_switch_between_counterparts(plain, amp):
+    cfg = Config(dict(optim_wrapper=dict(type=plain, optimizer=dict(type='SGD', lr=0.1), clip_grad=None)))
+    enable_amp(cfg, 'bfloat16')
+    assert cfg.optim_wrapper.type == amp and cfg.optim_wrapper.dtype == 'bfloat16'
+    disable_amp(cfg)
+    assert cfg.optim_wrapper == dict(type=plain, optimizer=dict(type='SGD', lr=0.1), clip_grad=None)
+
+
+def test_mmengine_amp_wrapper_is_replaced_or_refused_without_a_gpu():
+    released = dict(type='AmpOptimWrapper', loss_scale=512., optimizer=dict(type='SGD', lr=0.1))
+    with pytest.raises(ValueError, match='needs a GPU.*--amp.*--no-amp'):
+        check_amp_device(Config(dict(optim_wrapper=released)), cuda_available=False)
+    check_amp_device(Config(dict(optim_wrapper=released)), cuda_available=True)
+    cfg = Config(dict(optim_wrapper=released))
+    enable_amp(cfg)  # the same arguments, and it runs on the CPU as well
+    assert cfg.optim_wrapper == dict(released, type='MixedPrecisionOptimWrapper')
+    check_amp_device(cfg, cuda_available=False)
+    cfg = Config(dict(optim_wrapper=released))
+    disable_amp(cfg)
+    assert cfg.optim_wrapper == dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))
+
+
+@pytest.mark.parametrize('flags, expected', [(['--no-amp'], dict(type='OptimWrapper')),
+                                             ([], dict(type='MixedPrecisionOptimWrapper', loss_scale='dynamic')),
+                                             (['--amp-dtype', 'bfloat16'],
+                                              dict(type='MixedPrecisionOptimWrapper', loss_scale='dynamic',
+                                                   dtype='bfloat16'))])
+def test_train_tool_precision_flags_on_the_sdcluster_config(flags, expected, monkeypatch, tmp_path):
+    """The shipped SDCluster config (AMP as released) trains on a CPU as it is, with --amp-dtype or --no-amp."""
+    class Built:
+        def train(self):
+            pass
+
+    def from_cfg(cfg):
+        Built.cfg = cfg
+        return Built()
+
+    train = load_tool('train')
+    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
+    monkeypatch.setattr(sys, 'argv', ['train.py', osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'),
+                                      '--work-dir', str(tmp_path), *flags])
+    train.main()
+    wrapper = dict(Built.cfg.optim_wrapper)
+    assert {k: v for k, v in wrapper.items() if k != 'optimizer'} == expected
 
 
 def test_test_tool_refuses_pretraining_configs():

@@ -9,6 +9,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ...engine.mixed_precision import at_least_float32
+
 
 def positive_index(num_rows: int, device=None) -> torch.Tensor:
     """Column of each row's positive in VISSL order: ``p(i) = (i + N) mod 2N``."""
@@ -79,7 +81,7 @@ def false_loss(z: torch.Tensor,
     if z.dim() != 2 or z.size(0) % 2:
         raise ValueError(f'false_loss expects (2N, d) embeddings, got shape {tuple(z.shape)}')
     with torch.autocast(z.device.type, enabled=False):  # exp(cos / T) and its selection need >= fp32
-        z = F.normalize(z if z.dtype == torch.float64 else z.float(), dim=1)
+        z = F.normalize(at_least_float32(z), dim=1)
         sim_exp = torch.exp(z @ z.t() / temperature)
     with torch.no_grad():
         selected = select_false_negatives(sim_exp, temperature, positive_threshold, sentinel)

@@ -18,6 +18,8 @@ from typing import Dict, Sequence
 import torch
 import torch.nn.functional as F
 
+from ...engine.mixed_precision import at_least_float32
+
 # The official total loss divides the balance weight by this constant: L = ... + w1 * L_bal / 50.
 BALANCE_DIVISOR = 50.0
 
@@ -118,14 +120,18 @@ def iddc_loss(feats0: torch.Tensor, feats1: torch.Tensor, logits0: torch.Tensor,
         balance_weight: w1 (official 0.4 for ViT-S/16, 0.25 for ViT-S/8), divided by 50.
         positive_gate, negative_gate: w2 = 0.2 and w3 = 0.12.
 
+    Computed in at least float32, also under autocast.
+
     Returns:
         ``loss_pos``, ``loss_neg`` and ``loss_bal`` (weighted; their sum is ``L``) and the logged-only
         ``usage_neg_entropy``.
     """
-    feats0, feats1 = F.normalize(feats0, dim=1), F.normalize(feats1, dim=1)
-    probs0, probs1 = logits0.softmax(dim=1), logits1.softmax(dim=1)
-    return dict(
-        loss_pos=positive_loss(feats0, feats1, probs0, probs1, positive_gate),
-        loss_neg=negative_weight * negative_loss(feats0, probs0, shifts, negative_gate),
-        loss_bal=balance_weight / BALANCE_DIVISOR * weibull_balance_loss(probs0),
-        usage_neg_entropy=cluster_usage_neg_entropy(probs0.detach()))
+    # the correlations feed exp() and the gates, the balance term a power of small usages: at least fp32
+    with torch.autocast(feats0.device.type, enabled=False):
+        feats0, feats1 = (F.normalize(at_least_float32(f), dim=1) for f in (feats0, feats1))
+        probs0, probs1 = (at_least_float32(logits).softmax(dim=1) for logits in (logits0, logits1))
+        return dict(
+            loss_pos=positive_loss(feats0, feats1, probs0, probs1, positive_gate),
+            loss_neg=negative_weight * negative_loss(feats0, probs0, shifts, negative_gate),
+            loss_bal=balance_weight / BALANCE_DIVISOR * weibull_balance_loss(probs0),
+            usage_neg_entropy=cluster_usage_neg_entropy(probs0.detach()))

@@ -9,12 +9,8 @@ import torch.nn.functional as F
 from mmengine.dist import get_rank, get_world_size
 from torchvision.ops import roi_align
 
+from ...engine.mixed_precision import at_least_float32
 from ...utils.dist import all_gather_no_grad, all_reduce_sum
-
-
-def _at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:
-    """Half-precision inputs (AMP) are promoted; fp32 and fp64 are kept."""
-    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
 
 
 @torch.no_grad()
@@ -29,7 +25,7 @@ def sinkhorn_knopp(scores: torch.Tensor, temperature: float = 0.07, iterations: 
     Returns (B, K, H, W), computed in at least fp32.
     """
     num_prototypes = scores.shape[1]
-    q = torch.exp(_at_least_fp32(scores).transpose(0, 1).flatten(1) / temperature)  # (K, B*H*W)
+    q = torch.exp(at_least_float32(scores).transpose(0, 1).flatten(1) / temperature)  # (K, B*H*W)
     for _ in range(iterations):
         q /= all_reduce_sum(q.sum(dim=1, keepdim=True)) * num_prototypes
         q /= q.sum(dim=0, keepdim=True)
@@ -62,7 +58,7 @@ def pixel_distillation_loss(student_scores: torch.Tensor, teacher_probs: torch.T
     ``L = -1/(B*P) * sum_{b,p} sum_k Q[b,k,p] * log softmax_k(S[b,:,p] / tau)`` with ``S`` the aligned student
     cosine scores and ``Q`` the aligned Sinkhorn assignments, both (B, K, H, W).
     """
-    log_probs = F.log_softmax(_at_least_fp32(student_scores) / temperature, dim=1)
+    log_probs = F.log_softmax(at_least_float32(student_scores) / temperature, dim=1)
     return -(teacher_probs * log_probs).sum(dim=1).mean()
 
 
@@ -96,7 +92,7 @@ def filtered_slot_contrastive_loss(queries: torch.Tensor, query_index: torch.Ten
     # rank of each key among the present ones = its column in ``logits``
     column = all_present.long().cumsum(0) - 1
     labels = column[query_index + get_rank() * local_keys]
-    loss_sum = F.cross_entropy(_at_least_fp32(logits), labels, reduction='sum')
+    loss_sum = F.cross_entropy(at_least_float32(logits), labels, reduction='sum')
     num_queries = all_reduce_sum(queries.new_tensor(float(len(queries))))
     return 2 * temperature * loss_sum * get_world_size() / num_queries.clamp(min=1)
 

@@ -1,9 +1,11 @@
 """SDSH (DINOv2) parameter groups and per-module gradient clipping."""
 from typing import Dict, List, Optional
 
-from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.optim import OptimWrapper
 from mmpretrain.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
+
+from ...engine.mixed_precision import MixedPrecisionOptimWrapper
 
 
 def vit_layer_id(name: str, num_layers: int) -> int:
@@ -114,5 +116,6 @@ class SDSHOptimWrapper(PerModuleClipMixin, OptimWrapper):
 
 
 @OPTIM_WRAPPERS.register_module()
-class SDSHAmpOptimWrapper(PerModuleClipMixin, AmpOptimWrapper):
-    """:class:`AmpOptimWrapper` with per-module gradient clipping (gradients are unscaled before clipping)."""
+class SDSHAmpOptimWrapper(PerModuleClipMixin, MixedPrecisionOptimWrapper):
+    """:class:`MixedPrecisionOptimWrapper` with per-module gradient clipping: float16 with a dynamic loss scale
+    on CUDA by default (gradients are unscaled before clipping), ``dtype='bfloat16'`` on CUDA or the CPU."""
