@@ -17,7 +17,7 @@ model = dict(
     type='SDSH',
     # SelfSupDataPreprocessor that also runs SDSHMultiCrop's photometric augmentations on the batch
     data_preprocessor=dict(type='BatchAugmentSelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], to_rgb=True),
+                           std=[58.395, 57.12, 57.375], to_rgb=True, non_blocking=True),
     backbone=dict(
         type='SDSHViT', arch='dinov2-small', img_size=224, local_img_size=98, patch_size=14, hash_bits=64,
         drop_path_rate=0.05, layer_scale_init_value=1e-5, interpolate_offset=0.1,

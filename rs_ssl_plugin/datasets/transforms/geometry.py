@@ -17,17 +17,22 @@ def resize_bilinear_like_pil(img: np.ndarray, size: Tuple[int, int]) -> np.ndarr
     Runs torch's antialiased kernel (the algorithm of ``PIL.Image.resize(BILINEAR)``; vectorised for uint8);
     for uint8 images the result differs from PIL's by at most one level (the order of the two passes and
     rounding). Float images are resized in float; other integer types in float32, rounded and clipped.
+    The result is an ``H x W x C`` view of channel-planar memory (not C-contiguous).
     """
     width, height = size
-    planes = np.ascontiguousarray(img[..., None] if img.ndim == 2 else img)
+    planes = img[..., None] if img.ndim == 2 else img
+    if min(planes.strides) < 0:  # torch cannot view negative strides (a flipped array)
+        planes = np.ascontiguousarray(planes)
+    source = torch.from_numpy(planes)
     wide_integer = np.issubdtype(img.dtype, np.integer) and img.dtype != np.uint8
-    tensor = torch.from_numpy(planes).float() if wide_integer else torch.from_numpy(planes)
-    # the HWC array seen as a channels-last NCHW tensor: no copy in, torch's vectorised uint8 path
-    out = F.interpolate(tensor.permute(2, 0, 1)[None], size=(height, width), mode='bilinear', antialias=True,
-                        align_corners=False)[0].permute(1, 2, 0)
+    # the HWC array seen as a channels-last NCHW tensor (no copy): torch's vectorised uint8 path
+    out = F.interpolate((source.float() if wide_integer else source).permute(2, 0, 1)[None], size=(height, width),
+                        mode='bilinear', antialias=True, align_corners=False)[0].permute(1, 2, 0)
     if wide_integer:
-        out = out.round().clamp(np.iinfo(img.dtype).min, np.iinfo(img.dtype).max)
-    out = np.ascontiguousarray(out.numpy()).astype(img.dtype, copy=False)
+        out = out.round().clamp(np.iinfo(img.dtype).min, np.iinfo(img.dtype).max).to(source.dtype)
+    # an H x W x C view of the planar (C x H x W) result: copying it back to interleaved pixels would cost as
+    # much as the resize, and PackInputs packs planar memory without a copy
+    out = out.numpy()
     return out[..., 0] if img.ndim == 2 else out
 
 

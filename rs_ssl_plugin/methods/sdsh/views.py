@@ -76,16 +76,19 @@ class SDSHMultiCrop(BaseTransform):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f'SDSHMultiCrop expects a 3-channel image, got shape {img.shape} '
                              f'from {results.get("img_path", "the pipeline")}')
-        image = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
         if self.on_device:
+            # crops and flips do not care about the channel order: the BGR image as is, no conversion
+            image = Image.fromarray(np.ascontiguousarray(img))
             views = [self.global_geometry(image) for _ in range(2)]
             views += [self.local_geometry(image) for _ in range(self.num_local)]
+            results['img'] = [np.array(view) for view in views]
             results['photometric_params'] = np.stack([self._draw_params(v) for v in range(len(views))])
             results['photometric_recipe'] = self.recipe
-        else:
-            views = [self.global1_extra(self.color(self.global_geometry(image))),
-                     self.global2_extra(self.color(self.global_geometry(image)))]
-            views += [self.local_extra(self.color(self.local_geometry(image))) for _ in range(self.num_local)]
+            return results
+        image = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
+        views = [self.global1_extra(self.color(self.global_geometry(image))),
+                 self.global2_extra(self.color(self.global_geometry(image)))]
+        views += [self.local_extra(self.color(self.local_geometry(image))) for _ in range(self.num_local)]
         results['img'] = [np.ascontiguousarray(np.asarray(view)[..., ::-1]) for view in views]
         return results
 
