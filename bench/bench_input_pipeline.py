@@ -32,7 +32,7 @@ import os.path as osp
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import mmpretrain
@@ -45,7 +45,6 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from bench_utils import timed  # noqa: E402
 from mmcv.transforms import Compose  # noqa: E402
 from mmengine.config import Config  # noqa: E402
-from mmengine.dataset import default_collate  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import FUNCTIONS, init_default_scope  # noqa: E402
@@ -56,7 +55,10 @@ from rs_ssl_plugin.datasets.checks import decode_image  # noqa: E402
 from rs_ssl_plugin.datasets.synthetic import generate_scene  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SHARED_IMAGERY = osp.join(osp.dirname(REPO), 'shared', 'data', 'neon_aerial')
+# ../shared/data next to the checkout (also two levels up, for a git worktree under a sibling folder)
+SHARED_IMAGERY = next((path for path in (osp.join(REPO, '..', 'shared', 'data', 'neon_aerial'),
+                                         osp.join(REPO, '..', '..', 'shared', 'data', 'neon_aerial'))
+                       if osp.isdir(path)), None)
 METHODS = dict(
     false=dict(config='configs/false_r50_potsdam.py', switch=2),
     sdcluster=dict(config='configs/sdcluster_swin-s_millionaid.py', switch=3),
@@ -93,6 +95,7 @@ def write_crops(out_dir: str, count: int, size: int = 512, jpeg_quality: int = 9
 
 
 def method_config(method: str) -> Config:
+    """The shipped pre-training config of ``method``."""
     return Config.fromfile(osp.join(REPO, METHODS[method]['config']))
 
 
@@ -145,17 +148,18 @@ def worker_init(worker_id: int):
     np.random.seed(worker_id)
 
 
-def stage_rate(dataset: PathDataset, collate, workers: int, batch: int, seconds: float) -> float:
-    """Images per second of the CPU stage: in this process (``workers=0``, one core) or with ``workers``
-    DataLoader workers, after a warm-up; collation included."""
+def stage_rate(dataset: PathDataset, collate, workers: int, batch: int, seconds: float) -> Tuple[float, float]:
+    """Images per second of the CPU stage, wall clock and per CPU second of this process: in this process
+    (``workers=0``, one core; the CPU-time rate does not depend on what else the machine runs) or with
+    ``workers`` DataLoader workers (wall clock only), after a warm-up; collation included."""
     if workers == 0:
         worker_init(0)
         collate([dataset[i] for i in range(batch)])
-        count, start = 0, time.perf_counter()
+        count, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds:
             collate([dataset[(count + i) % len(dataset)] for i in range(batch)])
             count += batch
-        return count / (time.perf_counter() - start)
+        return count / (time.perf_counter() - start), count / (time.process_time() - cpu_start)
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=10 ** 7)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
                                          collate_fn=collate, worker_init_fn=worker_init, prefetch_factor=2)
@@ -168,12 +172,13 @@ def stage_rate(dataset: PathDataset, collate, workers: int, batch: int, seconds:
         count += batch
     rate = count / (time.perf_counter() - start)
     del batches
-    return rate
+    return rate, float('nan')
 
 
 def cpu_stage_benchmark(paths: Dict[str, List[str]], methods: Sequence[str], formats: Sequence[str],
                         workers: Sequence[int], batch: int = 16, seconds: float = 3.0, rounds: int = 2) -> List[dict]:
-    """Images/s (total and per core) of every compared pipeline, best of ``rounds`` alternated rounds."""
+    """Images/s (total and per core; in one process also per CPU second) of every compared pipeline, best of
+    ``rounds`` alternated rounds; ``speedup``: the device pipeline's CPU stage over this pipeline."""
     rows = {}
     for _ in range(rounds):
         for method in methods:
@@ -181,15 +186,17 @@ def cpu_stage_benchmark(paths: Dict[str, List[str]], methods: Sequence[str], for
             for name, pipeline in pipelines(method).items():
                 for fmt in formats:
                     for n in workers:
-                        rate = stage_rate(PathDataset(paths[fmt], pipeline), collate, n, batch, seconds)
+                        rates = stage_rate(PathDataset(paths[fmt], pipeline), collate, n, batch, seconds)
                         key = (method, name, fmt, n)
-                        rows[key] = max(rows.get(key, 0.), rate)
+                        best = rows.get(key, (0., 0.))
+                        rows[key] = (max(best[0], rates[0]), max(best[1], rates[1]) if n == 0 else rates[1])
     table = []
-    for (method, name, fmt, n), rate in rows.items():
-        reference = rows[(method, 'CPU stage (device pipeline)', fmt, n)]
+    for (method, name, fmt, n), (rate, cpu_rate) in rows.items():
+        reference, cpu_reference = rows[(method, 'CPU stage (device pipeline)', fmt, n)]
         table.append(dict(method=method, pipeline=name, format=fmt, workers=n, images_per_s=round(rate, 1),
                           images_per_s_per_core=round(rate / max(n, 1), 1),
-                          cpu_stage_speedup=round(reference / rate, 2)))
+                          images_per_cpu_s=round(cpu_rate, 1) if n == 0 else '-',
+                          speedup=round((cpu_reference / cpu_rate) if n == 0 else (reference / rate), 2)))
     return table
 
 
@@ -340,7 +347,6 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
         augmented_s = timed(lambda: step(data), device, warmup, steps)
         augment_s = timed(lambda: model.data_preprocessor(data, True), device, warmup, steps)
         normalise_s = timed(lambda: model.data_preprocessor(plain, True), device, warmup, steps)
-        del batches
     device_stage_s = augment_s - normalise_s
     return dict(
         method=method, device=torch.cuda.get_device_name(device) if device.type == 'cuda' else str(device),
@@ -361,6 +367,7 @@ def markdown(rows: List[dict]) -> str:
 
 
 def parse_args():
+    """Command-line options (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--mode', choices=['cpu', 'end-to-end'], default='cpu')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
@@ -370,6 +377,9 @@ def parse_args():
     parser.add_argument('--workers', nargs='+', type=int,
                         help='DataLoader worker counts; 0 = in this process (default: 0, 2 and every core)')
     parser.add_argument('--images', type=int, default=64, help='crops to write (CPU mode)')
+    parser.add_argument('--imagery', default=SHARED_IMAGERY,
+                        help='folder of large PNG images to cut the crops from (default: ../shared/data/neon_aerial '
+                        'when present; else procedural scenes)')
     parser.add_argument('--batch', type=int, help='CPU-stage batch (16) / device-stage batch (8 on CPU, the '
                         "config's on a GPU) / end-to-end batch (the config's)")
     parser.add_argument('--seconds', type=float, default=3.0, help='time per CPU-stage measurement')
@@ -381,6 +391,7 @@ def parse_args():
 
 
 def main():
+    """Run the chosen mode, print markdown tables and write the JSON."""
     args = parse_args()
     init_default_scope('mmpretrain')
     device = torch.device(args.device)
@@ -391,7 +402,7 @@ def main():
     else:
         workers = args.workers or sorted({0, 2, os.cpu_count()})
         with tempfile.TemporaryDirectory() as scratch:
-            paths = write_crops(scratch, args.images)
+            paths = write_crops(scratch, args.images, source_dir=args.imagery)
             decode = decode_benchmark(paths, args.formats)
             print(markdown(decode), flush=True)
             stage = cpu_stage_benchmark(paths, args.methods, args.formats, workers, args.batch or 16, args.seconds,

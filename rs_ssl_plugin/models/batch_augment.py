@@ -62,6 +62,8 @@ class PhotometricRecipe:
         blur: ``'pil'``, ``'torchvision'`` or ``'opencv'`` (see the module docstring).
         blur_taps: kernel length, enough for the largest sigma the CPU stage draws.
         solarize_threshold: pixels ``>=`` it are inverted.
+        steps: the operations the CPU stage may switch on (``'jitter'``, ``'grayscale'``, ``'blur'``,
+            ``'solarize'``; for bands ``'jitter'``, ``'blur'``); the device skips the others altogether.
     """
     kind: str = 'color'
     gray: str = 'mmcv'
@@ -69,6 +71,7 @@ class PhotometricRecipe:
     blur: str = 'pil'
     blur_taps: int = 5
     solarize_threshold: float = 128.0
+    steps: Tuple[str, ...] = ('jitter', 'grayscale', 'blur', 'solarize')
 
     def __post_init__(self):
         if self.kind not in ('color', 'bands'):
@@ -78,6 +81,9 @@ class PhotometricRecipe:
                              f'got {self.gray!r} and {self.blur!r}')
         if self.blur_taps < 1 or self.blur_taps % 2 == 0:
             raise ValueError(f'PhotometricRecipe.blur_taps must be odd and positive, got {self.blur_taps}')
+        known = ('jitter', 'grayscale', 'blur', 'solarize') if self.kind == 'color' else ('jitter', 'blur')
+        if not set(self.steps) <= set(known):
+            raise ValueError(f'PhotometricRecipe.steps must be among {known} for kind={self.kind!r}, got {self.steps}')
 
 
 def split_params(params: torch.Tensor, names: Tuple[str, ...]) -> Dict[str, torch.Tensor]:
@@ -337,13 +343,18 @@ def augment_colors(img: torch.Tensor, params: torch.Tensor, recipe: PhotometricR
         raise ValueError(f'the colour augmentations need RGB images, got {img.shape[1]} channels (use the band '
                          'recipe, RandomBandJitter/RandomBandGaussianBlur, for other band counts)')
     p = split_params(params, COLOR_PARAMS)
-    order = torch.stack([p[f'order_{i}'] for i in range(4)], 1).to(torch.int64)
-    img = color_jitter(img, order, p['brightness'], p['contrast'], p['saturation'], p['hue'], p['hue_shift'],
-                       pil_hsv_tables(img.device))
-    img = torch.where(_per_sample(p['grayscale']) > 0, grayscale(img, recipe.gray, recipe.gray_weights), img)
-    img = torch.where(_per_sample(p['blur']) > 0,
-                      gaussian_blur(img, p['sigma'].clamp(min=1e-3), recipe.blur, recipe.blur_taps), img)
-    return torch.where(_per_sample(p['solarize']) > 0, solarize(img, recipe.solarize_threshold), img)
+    if 'jitter' in recipe.steps:
+        order = torch.stack([p[f'order_{i}'] for i in range(4)], 1).to(torch.int64)
+        img = color_jitter(img, order, p['brightness'], p['contrast'], p['saturation'], p['hue'], p['hue_shift'],
+                           pil_hsv_tables(img.device))
+    if 'grayscale' in recipe.steps:
+        img = torch.where(_per_sample(p['grayscale']) > 0, grayscale(img, recipe.gray, recipe.gray_weights), img)
+    if 'blur' in recipe.steps:
+        img = torch.where(_per_sample(p['blur']) > 0,
+                          gaussian_blur(img, p['sigma'].clamp(min=1e-3), recipe.blur, recipe.blur_taps), img)
+    if 'solarize' in recipe.steps:
+        img = torch.where(_per_sample(p['solarize']) > 0, solarize(img, recipe.solarize_threshold), img)
+    return img
 
 
 def band_jitter(img: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, gains: torch.Tensor,
@@ -365,9 +376,12 @@ def augment_bands(img: torch.Tensor, params: torch.Tensor, recipe: PhotometricRe
     p = split_params(params, BAND_PARAMS)
     if p['gains'].shape[1] != img.shape[1]:
         raise ValueError(f'band parameters hold {p["gains"].shape[1]} gains for {img.shape[1]}-band images')
-    img = torch.where(_per_sample(p['jitter']) > 0,
-                      band_jitter(img, p['brightness'], p['contrast'], p['gains'], max_value), img)
-    # OpenCV's kernels have 8 fractional bits for 8-bit images, 16 for 16-bit ones
-    fraction_bits = 8 if max_value <= 255 else 16
-    blurred = gaussian_blur(img, p['sigma'].clamp(min=1e-3), recipe.blur, recipe.blur_taps, fraction_bits)
-    return torch.where(_per_sample(p['blur']) > 0, blurred, img)
+    if 'jitter' in recipe.steps:
+        img = torch.where(_per_sample(p['jitter']) > 0,
+                          band_jitter(img, p['brightness'], p['contrast'], p['gains'], max_value), img)
+    if 'blur' in recipe.steps:
+        # OpenCV's kernels have 8 fractional bits for 8-bit images, 16 for 16-bit ones
+        fraction_bits = 8 if max_value <= 255 else 16
+        blurred = gaussian_blur(img, p['sigma'].clamp(min=1e-3), recipe.blur, recipe.blur_taps, fraction_bits)
+        img = torch.where(_per_sample(p['blur']) > 0, blurred, img)
+    return img

@@ -154,7 +154,9 @@ class PhotometricAugment(ForEachView):
         blue, green, red = (weights / weights.sum()).tolist()
         recipe = PhotometricRecipe(kind='color', gray='mmcv', gray_weights=(red, green, blue), blur='pil',
                                    blur_taps=pil_blur_taps(max_sigma),
-                                   solarize_threshold=float(solarize.thr) if solarize is not None else 128.)
+                                   solarize_threshold=float(solarize.thr) if solarize is not None else 128.,
+                                   steps=tuple(name for name, stage in zip(('jitter', 'grayscale', 'blur', 'solarize'),
+                                                                           stages.values()) if stage is not None))
         ranges = None if jitter is None else (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue)
 
         def draw_sigma():
@@ -175,7 +177,9 @@ class PhotometricAugment(ForEachView):
         jitter = transforms[0] if names[0] == 'RandomBandJitter' else None
         blur = transforms[-1] if names[-1] == 'RandomBandGaussianBlur' else None
         recipe = PhotometricRecipe(kind='bands', blur='opencv',
-                                   blur_taps=opencv_blur_taps(max(blur.sigma_range) if blur is not None else 0.1))
+                                   blur_taps=opencv_blur_taps(max(blur.sigma_range) if blur is not None else 0.1),
+                                   steps=tuple(step for step, stage in (('jitter', jitter), ('blur', blur))
+                                               if stage is not None))
 
         def draw(bands: int) -> np.ndarray:
             params = np.zeros(len(BAND_PARAMS) + bands, np.float32)
