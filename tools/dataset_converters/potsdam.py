@@ -35,7 +35,7 @@ def parse_args():
                         help='tiles cut into unlabeled/ (default: training tiles only)')
     parser.add_argument('--tiles', nargs='+', metavar='I_J', help='convert only these tiles, e.g. 2_10 6_15')
     parser.add_argument('--unlabeled-format', choices=['png', 'jpeg'], default='png',
-                        help='format of the RGB crops in unlabeled/: png (lossless, default) or jpeg (several times '
+                        help='format of the RGB crops in unlabeled/: png (lossless, default) or jpeg (about 2.5x '
                         'faster to decode in pre-training)')
     parser.add_argument('--jpeg-quality', type=int, default=95, help='JPEG quality 1-100 (default 95)')
     parser.add_argument('--force', action='store_true', help='replace a non-empty OUT_DIR')

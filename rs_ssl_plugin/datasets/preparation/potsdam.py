@@ -169,7 +169,7 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
         unlabeled_split: tiles cut into ``unlabeled/``: ``'train'`` (no validation pixels seen in
             pre-training), ``'all'`` or ``'none'``.
         tiles: convert only these tile ids (default: every tile in the zips).
-        unlabeled_format: ``'png'`` (lossless) or ``'jpeg'`` for the RGB crops in ``unlabeled/``: several times
+        unlabeled_format: ``'png'`` (lossless) or ``'jpeg'`` for the RGB crops in ``unlabeled/``: about 2.5x
             faster to decode in pre-training (docs/input_pipeline.md); labelled crops stay PNG.
         jpeg_quality: JPEG quality (1-100) of ``unlabeled_format='jpeg'``.
         force: replace an existing non-empty ``out_dir``; otherwise it is an error and nothing is touched.
