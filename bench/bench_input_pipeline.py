@@ -334,7 +334,7 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate_fn(method),
             worker_init_fn=worker_init, pin_memory=device.type == 'cuda', persistent_workers=workers > 0,
-            prefetch_factor=4 if workers else None, drop_last=True)
+            prefetch_factor=2 if workers else None, drop_last=True)
         batches = iter(loader)
 
         def step(data):

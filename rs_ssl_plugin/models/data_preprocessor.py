@@ -26,6 +26,9 @@ class BatchAugmentSelfSupDataPreprocessor(SelfSupDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Move the batch to the device, augment it (when the samples carry parameters) and normalise it."""
+        if not isinstance(data, dict):
+            raise TypeError(f'{type(self).__name__} expects the dict of default_collate (or sdsh_collate), got '
+                            f'{type(data).__name__}; pseudo_collate is not supported')
         data = self.cast_data(data)
         inputs, samples = data['inputs'], data.get('data_samples')
         views: List[torch.Tensor] = inputs if isinstance(inputs, list) else [inputs]
