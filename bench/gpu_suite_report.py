@@ -16,6 +16,9 @@ INFER_TILES_MIN_SPEEDUP = 3.0  # over mmseg's stock slide inference (11.3 MPix/s
 INFER_TILES_MIN_AGREEMENT_PCT = 99.9
 SDSH_MAX_OVERHEAD = 1.5  # the step against the bare backbone at batch 64
 FALSE_MAX_STEP_OVER_FLOOR = 1.15
+LOADER_MAX_OVER_IN_MEMORY = 1.15  # the loader-fed step against the in-memory step (issue 11)
+DEVICE_STAGE_MAX_SHARE = 0.05  # of the in-memory step
+INPUT_PIPELINE_METHODS = dict(false='FALSE', sdcluster='SDCluster', sdsh='SDSH')
 
 TRAIN_ROWS = dict(train_false='FALSE', train_sdcluster='SDCluster', train_sdsh='SDSH', train_iddc='IDDC')
 
@@ -52,6 +55,13 @@ def target_checks(data: dict) -> list:
     check('infer_tiles pixel agreement with stock (uniform blending), %', 'bench_infer_tiles',
           lambda r: r['uniform_pixel_agreement_pct'], f'>= {INFER_TILES_MIN_AGREEMENT_PCT}',
           lambda v: v >= INFER_TILES_MIN_AGREEMENT_PCT)
+    for key, method in INPUT_PIPELINE_METHODS.items():
+        check(f'{method} loader-fed step / in-memory step', 'input_pipeline',
+              lambda r, key=key: r[key]['loader_over_in_memory'] if key in r else None,
+              f'<= {LOADER_MAX_OVER_IN_MEMORY}', lambda v: v <= LOADER_MAX_OVER_IN_MEMORY)
+        check(f'{method} device stage / in-memory step', 'input_pipeline',
+              lambda r, key=key: r[key]['device_stage_share'] if key in r else None,
+              f'<= {DEVICE_STAGE_MAX_SHARE}', lambda v: v <= DEVICE_STAGE_MAX_SHARE)
     for row, method in TRAIN_ROWS.items():
         check(f'{method} trains: finite, falling loss', row, lambda r: (r['finite'], r['falling']), 'both',
               lambda v: all(v))
@@ -172,9 +182,21 @@ def benchmark_table(data: dict) -> str:
     else:
         add('bench_infer_tiles', 'infer_tiles', missing('bench_infer_tiles'), '-', '-',
             'infer_tiles speed-up over stock slide')
-    r = ok_result(data, 'input_pipeline')
-    add('input_pipeline', 'input pipeline: loader + step, end to end',
-        json.dumps(r, default=str) if r else missing('input_pipeline'), '-', '-')
+    r = ok_result(data, 'input_pipeline') or {}
+    for key, method in INPUT_PIPELINE_METHODS.items():
+        if key not in r:
+            if not data.get('dry_run') or key == 'false':
+                add('input_pipeline', f'{method} loader-fed step', missing('input_pipeline'), '-', '-',
+                    f'{method} loader-fed step / in-memory step')
+            continue
+        e = r[key]
+        add('input_pipeline', f"{method} loader-fed step (batch {e['batch']}, {e['workers']} workers, "
+            f"{e['image_format']})", f"{e['loader_img_per_s']:.0f} img/s ({e['loader_step_ms']:.1f} ms)",
+            f"in memory {e['in_memory_img_per_s']:.0f} img/s ({e['in_memory_step_ms']:.1f} ms)",
+            f"{e['loader_over_in_memory']:.3f}", f'{method} loader-fed step / in-memory step')
+        add('input_pipeline', f'{method} device stage (batched augmentation)', f"{e['device_stage_ms']:.2f} ms",
+            f"in-memory step {e['in_memory_step_ms']:.1f} ms", f"{e['device_stage_share']:.4f}",
+            f'{method} device stage / in-memory step')
     return '\n'.join(lines)
 
 

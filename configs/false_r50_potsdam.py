@@ -15,8 +15,9 @@ custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
 model = dict(
     type='FALSE',
-    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    # SelfSupDataPreprocessor that also runs the pipeline's photometric augmentations on the batch
+    data_preprocessor=dict(type='BatchAugmentSelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True, non_blocking=True),
     # torchvision-layout ResNet-50 from random init; VISSL keeps the last BN of each block at 1
     backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='SyncBN'), zero_init_residual=False),
     # Linear(2048, 2048) -> Linear(2048, 128): the released config has no ReLU in between

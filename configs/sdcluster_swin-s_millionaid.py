@@ -13,8 +13,9 @@ custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
 model = dict(
     type='SDCluster',
-    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    # SelfSupDataPreprocessor that also runs the pipeline's photometric augmentations on the batch
+    data_preprocessor=dict(type='BatchAugmentSelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True, non_blocking=True),
     backbone=dict(type='SwinTransformerOS16', embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24),
                   window_size=7, drop_path_rate=0.2),
     # Conv1x1 768 -> 2048 -> 2048 -> 256 with GELU, no BatchNorm

@@ -15,8 +15,9 @@ epochs = 100
 
 model = dict(
     type='SDSH',
-    data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    # SelfSupDataPreprocessor that also runs SDSHMultiCrop's photometric augmentations on the batch
+    data_preprocessor=dict(type='BatchAugmentSelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], to_rgb=True, non_blocking=True),
     backbone=dict(
         type='SDSHViT', arch='dinov2-small', img_size=224, local_img_size=98, patch_size=14, hash_bits=64,
         drop_path_rate=0.05, layer_scale_init_value=1e-5, interpolate_offset=0.1,
@@ -31,13 +32,16 @@ model = dict(
     student_temp=0.1,
     center_momentum=0.9)
 
+# Crops and flips in the loader workers; the colour jitter, grayscale, blur and solarisation of each view run on
+# the GPU (BatchAugmentSelfSupDataPreprocessor, docs/input_pipeline.md). All on the CPU, per image:
+#   --cfg-options train_dataloader.dataset.pipeline.1.on_device=False
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     # corrected_blur=True gives DINOv2's intended blur probabilities (1.0, 0.1, 0.5) instead of the
     # released recipe's effective (0.0, 0.9, 0.5)
     dict(type='SDSHMultiCrop', global_size=224, local_size=98, num_local=8, global_scale=(0.6, 1.0),
-         local_scale=(0.05, 0.5), corrected_blur=False, solarize_prob=0.2),
-    dict(type='PackInputs'),
+         local_scale=(0.05, 0.5), corrected_blur=False, solarize_prob=0.2, on_device=True),
+    dict(type='PackInputs', algorithm_keys=['photometric_params', 'photometric_recipe']),
 ]
 eval_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -52,6 +56,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     # iBOT block masks for half of the 2B global crops, ratios spread over [0.1, 0.6]
     collate_fn=dict(type='sdsh_collate', mask_grid=(16, 16), mask_probability=0.5, mask_ratio_range=(0.1, 0.6),

@@ -5,18 +5,23 @@ _base_ = '../false_r50_potsdam.py'
 data_root = 'data/synthetic_potsdam'
 batch_size = 32
 view_pipeline = [
-    dict(type='RandomResizedCrop', scale=96, backend='pillow'),
+    dict(type='FastRandomResizedCrop', scale=96),
     dict(type='RandomFlip', prob=0.5),
+]
+photometric_transforms = [
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)],
          prob=0.8),
     dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
 ]
+# photometric augmentation on the batch (here the CPU, in the main process); on_device=False runs it per image
+# in the loader workers instead
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
-    dict(type='PackInputs'),
+    dict(type='PhotometricAugment', transforms=photometric_transforms, on_device=True),
+    dict(type='PackInputs', algorithm_keys=['photometric_params', 'photometric_recipe']),
 ]
 train_dataloader = dict(batch_size=batch_size, num_workers=2, persistent_workers=False,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))

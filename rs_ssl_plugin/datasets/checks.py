@@ -61,7 +61,8 @@ def decode_image(img_bytes: bytes, path: str, flag: str = 'unchanged', backend: 
     """Decode image bytes; raise ``OSError`` naming ``path`` when they are not a readable image.
 
     TIFF files read as stored (``flag='unchanged'``) go through rasterio, which reads any band count and
-    bit depth (see :func:`decode_raster`); everything else through mmcv.
+    bit depth (see :func:`decode_raster`); everything else through mmcv with OpenCV, the fastest of OpenCV,
+    PIL and torchvision.io for PNG and JPEG (bench/bench_input_pipeline.py, docs/input_pipeline.md).
     """
     if not img_bytes:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')

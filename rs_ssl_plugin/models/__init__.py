@@ -1,5 +1,7 @@
 """Model parts shared by several methods."""
-from .data_preprocessor import MultiBandSelfSupDataPreprocessor
+from . import batch_augment
+from .data_preprocessor import BatchAugmentSelfSupDataPreprocessor, MultiBandSelfSupDataPreprocessor
 from .mlp import gelu_mlp, init_truncated_normal
 
-__all__ = ['MultiBandSelfSupDataPreprocessor', 'gelu_mlp', 'init_truncated_normal']
+__all__ = ['BatchAugmentSelfSupDataPreprocessor', 'MultiBandSelfSupDataPreprocessor', 'batch_augment', 'gelu_mlp',
+           'init_truncated_normal']

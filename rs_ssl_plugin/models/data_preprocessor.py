@@ -1,15 +1,85 @@
-"""Self-supervised data preprocessor for images of any band count."""
-from typing import Sequence
+"""Self-supervised data preprocessors that run the device stage of the input pipeline (docs/input_pipeline.md)."""
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 
+from .batch_augment import PhotometricRecipe, augment_bands, augment_colors
+
+PARAMS_KEY, RECIPE_KEY = 'photometric_params', 'photometric_recipe'
+
 
 @MODELS.register_module()
-class MultiBandSelfSupDataPreprocessor(SelfSupDataPreprocessor):
-    """``SelfSupDataPreprocessor`` for N-band images (R, G, B, NIR, ...): one mean and std per band, in the
-    images' band order, and never a channel flip.
+class BatchAugmentSelfSupDataPreprocessor(SelfSupDataPreprocessor):
+    """mmpretrain's ``SelfSupDataPreprocessor`` that also applies the photometric augmentations drawn by the
+    CPU stage (``PhotometricAugment(on_device=True)``, ``SDSHMultiCrop(on_device=True)``) to the batch.
+
+    When the data samples carry ``photometric_params`` (one ``(V, P)`` array per image, view ``v`` of image
+    ``b`` in row ``v``) and ``photometric_recipe``, the uint8 views are moved to the device, flipped to RGB
+    (``to_rgb``), augmented there with :mod:`~rs_ssl_plugin.models.batch_augment` (views of one shape
+    together, one call per shape, no per-sample loop, no host synchronisation) and normalised. Without them
+    (the all-CPU pipeline, validation) it is exactly ``SelfSupDataPreprocessor``. Arguments are its own.
+    """
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Move the batch to the device, augment it (when the samples carry parameters) and normalise it."""
+        if not isinstance(data, dict):
+            raise TypeError(f'{type(self).__name__} expects the dict of default_collate (or sdsh_collate), got '
+                            f'{type(data).__name__}; pseudo_collate is not supported')
+        data = self.cast_data(data)
+        inputs, samples = data['inputs'], data.get('data_samples')
+        views: List[torch.Tensor] = inputs if isinstance(inputs, list) else [inputs]
+        if self._channel_conversion:
+            views = [view[:, [2, 1, 0], ...] for view in views]
+        max_value = float(torch.iinfo(views[0].dtype).max) if not views[0].is_floating_point() else 255.
+        views = [view.float() for view in views]
+        if samples and PARAMS_KEY in samples[0]:
+            views = self.augment(views, samples, max_value, rgb=self._channel_conversion)
+        if self._enable_normalize:
+            views = [(view - self.mean) / self.std for view in views]
+        return {'inputs': views if isinstance(inputs, list) else views[0], 'data_samples': samples}
+
+    @staticmethod
+    def augment(views: List[torch.Tensor], samples: Sequence, max_value: float, rgb: bool = True
+                ) -> List[torch.Tensor]:
+        """``views`` (one ``(B, C, H, W)`` tensor per view, RGB unless ``rgb=False``: BGR) augmented with the
+        samples' parameters."""
+        recipes = {sample.get(RECIPE_KEY) for sample in samples}
+        if len(recipes) != 1 or not isinstance(next(iter(recipes)), PhotometricRecipe):
+            raise ValueError(f'every data sample must carry the same {RECIPE_KEY} next to {PARAMS_KEY} (pack both '
+                             f'with PackInputs(algorithm_keys=...)), got {recipes}')
+        recipe = recipes.pop()
+        params = torch.from_numpy(np.stack([sample.get(PARAMS_KEY) for sample in samples]))  # (B, V, P)
+        if params.shape[1] != len(views):
+            raise ValueError(f'{PARAMS_KEY} holds parameters for {params.shape[1]} views, the batch has '
+                             f'{len(views)}')
+        params = params.to(views[0].device, non_blocking=True)
+        same_shape: Dict[tuple, List[int]] = defaultdict(list)
+        for index, view in enumerate(views):
+            same_shape[tuple(view.shape)].append(index)
+        out: List[Optional[torch.Tensor]] = [None] * len(views)
+        for indices in same_shape.values():
+            batch = torch.cat([views[i] for i in indices])
+            group_params = torch.cat([params[:, i] for i in indices])
+            if recipe.kind == 'color' and rgb:
+                batch = augment_colors(batch, group_params, recipe)
+            elif recipe.kind == 'color':  # the colour operations are defined on RGB
+                batch = augment_colors(batch[:, [2, 1, 0]], group_params, recipe)[:, [2, 1, 0]]
+            else:
+                batch = augment_bands(batch, group_params, recipe, max_value)
+            for i, view in zip(indices, batch.chunk(len(indices))):
+                out[i] = view
+        return out
+
+
+@MODELS.register_module()
+class MultiBandSelfSupDataPreprocessor(BatchAugmentSelfSupDataPreprocessor):
+    """:class:`BatchAugmentSelfSupDataPreprocessor` for N-band images (R, G, B, NIR, ...): one mean and std
+    per band, in the images' band order, and never a channel flip. Band recipes
+    (``PhotometricAugment`` over ``RandomBandJitter``/``RandomBandGaussianBlur``) run on the device.
 
     mmengine's ``ImgDataPreprocessor`` accepts only 1 or 3 mean/std values, and mmpretrain's ``to_rgb``
     swaps channels 0 and 2 whatever the band count.

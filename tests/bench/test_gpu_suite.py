@@ -47,11 +47,9 @@ def test_dry_run_runs_every_row_and_writes_the_json(suite, dry_run):
     assert data['dry_run'] and data['env']['device'] == 'cpu' and data['env']['torch']
     assert data['command'] == f'python bench/gpu_suite.py --dry-run --out-dir {out} --budget 400'
     assert data['wall_s'] <= data['budget_s'] + suite.GRACE_S
-    entry = osp.join(REPO, 'bench', 'bench_input_pipeline.py')
-    wired = osp.exists(entry) and 'def suite_row(' in open(entry).read()
     for row, outcome in data['rows'].items():
         assert outcome['budget_s'] > 0 and outcome['wall_s'] <= outcome['budget_s'] + 1, row
-        expected = 'not available' if row == 'cuda_tests' or (row == 'input_pipeline' and not wired) else 'ok'
+        expected = 'not available' if row == 'cuda_tests' else 'ok'
         assert outcome['status'] == expected, (row, outcome.get('error'))
 
     for row, (wrapper, precision) in EXPECTED_WRAPPERS.items():
@@ -67,6 +65,8 @@ def test_dry_run_runs_every_row_and_writes_the_json(suite, dry_run):
     assert rows['bench_sdsh']['result']['overhead'] > 0
     tiles = rows['bench_infer_tiles']['result']
     assert tiles['uniform_pixel_agreement_pct'] == 100 and tiles['uniform_max_logit_diff'] < 1e-3  # fp32
+    loader = rows['input_pipeline']['result']['false']
+    assert loader['batch'] == 2 and loader['images'] == 8 and loader['loader_over_in_memory'] > 0
     assert osp.getsize(out / 'gpu_suite_worker.log') > 0
 
 
@@ -78,7 +78,9 @@ def test_report_tables_and_target_checks(dry_run, tmp_path):
         'sdcluster_img_per_s']
     assert checks['SDCluster img/s']['met'] is False  # a tiny CPU step is far from 300 img/s
     assert checks['infer_tiles pixel agreement with stock (uniform blending), %']['met'] is True
-    assert all(c['measured'] is not None for c in checks.values())
+    not_in_dry_run = {f'{method} {part} / in-memory step' for method in ('SDCluster', 'SDSH')
+                      for part in ('loader-fed step', 'device stage')}
+    assert all((c['measured'] is None) == (name in not_in_dry_run) for name, c in checks.items())
     text = report.main([str(out / 'gpu_suite.json'), '--out', str(tmp_path / 'report.md')])
     assert (tmp_path / 'report.md').read_text() == text
     assert 'DRY RUN' in text and data['command'] in text
@@ -86,7 +88,7 @@ def test_report_tables_and_target_checks(dry_run, tmp_path):
         assert heading in text
     for line in ('| FALSE | false_r50_potsdam.py | MixedPrecisionOptimWrapper | bfloat16 | 2 | 3/3 |',
                  '| IDDC | iddc_vit-s16_potsdam3.py | OptimWrapper | float32 | 3 | 3/3 |',
-                 '| >= 300 | **no** |'):
+                 '| >= 300 | **no** |', '| FALSE device stage (batched augmentation) |'):
         assert line in text, line
 
 

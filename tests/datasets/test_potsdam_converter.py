@@ -162,6 +162,24 @@ def test_rgbir_conversion_keeps_band_order(zips, tmp_path):
     np.testing.assert_array_equal(crop, scenes['2_13'][1][0:150, 150:300])
 
 
+def test_unlabeled_crops_as_jpeg(zips, tmp_path):
+    root, scenes = zips
+    out = tmp_path / 'potsdam_jpeg'
+    manifest = convert_potsdam(str(root), str(out), clip_size=128, stride=128, unlabeled_format='jpeg',
+                               jpeg_quality=90)
+    assert manifest['params']['unlabeled_format'] == 'jpeg' and manifest['params']['jpeg_quality'] == 90
+    assert all(p.suffix == '.png' for p in (out / 'img_dir' / 'train').iterdir())  # labelled crops stay lossless
+    crop = cv2.imread(str(out / 'unlabeled' / '2_10_128_0_256_128.jpg'), cv2.IMREAD_UNCHANGED)
+    original = scenes['2_10'][0][0:128, 128:256].astype(float)
+    assert crop.shape == (128, 128, 3) and np.abs(crop[..., ::-1] - original).mean() < 3  # RGB order, lossy
+    assert len(list((out / 'unlabeled').glob('*.jpg'))) == manifest['crops']['unlabeled'] == 9
+    with pytest.raises(ValueError, match="needs bands='rgb'"):
+        convert_potsdam(str(root), str(tmp_path / 'bad'), bands='rgbir', unlabeled_format='jpeg')
+    with pytest.raises(ValueError, match='jpeg_quality'):
+        convert_potsdam(str(root), str(tmp_path / 'bad'), unlabeled_format='jpeg', jpeg_quality=0)
+    assert not (tmp_path / 'bad').exists()
+
+
 def test_refuses_to_overwrite_and_names_missing_zips(zips, tmp_path):
     root, _ = zips
     out = tmp_path / 'existing'
@@ -184,5 +202,9 @@ def test_tool_runs(zips, tmp_path, monkeypatch, capsys):
                                       '--tiles', '2_13'])
     runpy.run_path(osp.join(REPO, 'tools', 'dataset_converters', 'potsdam.py'), run_name='__main__')
     assert '0 train, 9 val, 0 unlabeled crops' in capsys.readouterr().out
+    monkeypatch.setattr(sys, 'argv', ['potsdam.py', str(root), '-o', str(tmp_path / 'jpeg'), '--clip-size', '150',
+                                      '--unlabeled-format', 'jpeg', '--jpeg-quality', '80', '--tiles', '2_10'])
+    runpy.run_path(osp.join(REPO, 'tools', 'dataset_converters', 'potsdam.py'), run_name='__main__')
+    assert len(list((tmp_path / 'jpeg' / 'unlabeled').glob('*.jpg'))) == 4
     with pytest.raises(SystemExit, match='not empty'):
         runpy.run_path(osp.join(REPO, 'tools', 'dataset_converters', 'potsdam.py'), run_name='__main__')

@@ -35,6 +35,10 @@ def parse_args():
     parser.add_argument('--unlabeled-split', choices=['train', 'all', 'none'], default='train',
                         help='tiles cut into unlabeled/ (default: training tiles only)')
     parser.add_argument('--tiles', nargs='+', metavar='I_J', help='convert only these tiles, e.g. 2_10 6_15')
+    parser.add_argument('--unlabeled-format', choices=['png', 'jpeg'], default='png',
+                        help='format of the RGB crops in unlabeled/: png (lossless, default) or jpeg (about 2.5x '
+                        'faster to decode in pre-training)')
+    parser.add_argument('--jpeg-quality', type=int, default=95, help='JPEG quality 1-100 (default 95)')
     parser.add_argument('--force', action='store_true', help='replace a non-empty OUT_DIR')
     return parser.parse_args()
 
@@ -46,7 +50,8 @@ def main():
         manifest = convert_potsdam(args.dataset_path, args.out_dir, bands=args.bands, labels=args.labels,
                                    clip_size=args.clip_size, stride=args.stride,
                                    unlabeled_stride=args.unlabeled_stride, unlabeled_split=args.unlabeled_split,
-                                   tiles=args.tiles, force=args.force)
+                                   tiles=args.tiles, force=args.force, unlabeled_format=args.unlabeled_format,
+                                   jpeg_quality=args.jpeg_quality)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
     crops, stats = manifest['crops'], manifest['train_band_statistics']

@@ -4,10 +4,15 @@
 # mirrored, then colour jitter (0.4, 0.4, 0.2, 0.1; p=0.8), grayscale (p=0.2) and Gaussian blur
 # (sigma 0.1-2; p=0.5) independently per view. ImageNet normalisation is done by the data preprocessor.
 # data_root/data_prefix is any folder tree of images, e.g. Million-AID's class folders.
+#
+# Input pipeline (docs/input_pipeline.md): the loader workers decode, crop (PIL-equivalent antialiased resize)
+# and flip; PhotometricAugment only draws each view's jitter/grayscale/blur parameters, and
+# BatchAugmentSelfSupDataPreprocessor applies them to the batch on the GPU. All on the CPU, per image:
+#   --cfg-options train_dataloader.dataset.pipeline.3.on_device=False
 dataset_type = 'UnlabeledImageFolder'
 data_root = 'data/million_aid'
 
-view_pipeline = [
+photometric_transforms = [
     dict(type='RandomApply',
          transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)],
          prob=0.8),
@@ -19,8 +24,9 @@ train_pipeline = [
     dict(type='OverlappingMultiCrop', num_global=2, num_local=0, global_size=224, local_size=96,
          global_scale=(0.25, 1.0), local_scale=(0.05, 0.25), min_intersection=0.01),
     dict(type='RandomFlipViews', prob=0.5),
-    dict(type='ForEachView', transforms=view_pipeline),
-    dict(type='PackInputs', algorithm_keys=['gc_bboxes', 'otc_bboxes', 'flip_flags']),
+    dict(type='PhotometricAugment', transforms=photometric_transforms, on_device=True),
+    dict(type='PackInputs',
+         algorithm_keys=['gc_bboxes', 'otc_bboxes', 'flip_flags', 'photometric_params', 'photometric_recipe']),
 ]
 train_dataloader = dict(
     batch_size=64,

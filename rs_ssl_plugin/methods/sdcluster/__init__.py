@@ -14,9 +14,9 @@ from .loss import (
 from .neck import GELUMLP
 from .prototypes import ClusterPrototypes
 from .scheduler import TimmWarmupCosineLR, timm_warmup_cosine_factor
-from .views import ForEachView, OverlappingMultiCrop, RandomFlipViews
+from .views import OverlappingMultiCrop, RandomFlipViews
 
-__all__ = ['ClusterEval', 'ClusterPrototypes', 'ForEachView', 'GELUMLP', 'OverlappingMultiCrop', 'RandomFlipViews',
+__all__ = ['ClusterEval', 'ClusterPrototypes', 'GELUMLP', 'OverlappingMultiCrop', 'RandomFlipViews',
            'SDCluster', 'SwinTransformerOS16', 'TimmWarmupCosineLR', 'align_to_overlap', 'cluster_eval_ids',
            'convert_sdcluster_clustereval', 'convert_sdcluster_swin', 'convert_sdcluster_swin_student',
            'filtered_slot_contrastive_loss', 'load_cluster_eval', 'pixel_distillation_loss', 'prototype_presence',

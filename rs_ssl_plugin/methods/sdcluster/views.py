@@ -4,8 +4,10 @@ from typing import List, Sequence, Tuple
 
 import mmcv
 import numpy as np
-from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
+
+from ...datasets.transforms.geometry import resize_bilinear_like_pil
 
 
 def sample_crop_box(height: int, width: int, scale: Tuple[float, float], ratio: Tuple[float, float],
@@ -58,7 +60,8 @@ class OverlappingMultiCrop(BaseTransform):
 
     Global crop i > 0 is re-drawn until it shares more than ``2 * int(min_intersection * H * W)`` pixels
     with every earlier global crop; a local crop needs ``int(min_intersection * H * W)`` with every global
-    crop. Adds:
+    crop. Crops are resized with PIL's antialiased bilinear filter, as the official pipeline (torchvision's
+    ``resized_crop`` on PIL images), through :func:`resize_bilinear_like_pil` (within one uint8 level). Adds:
 
     - ``img``: list of crops, the ``num_global`` crops of ``global_size`` first, then the local ones;
     - ``gc_bboxes`` (G, V, 4): overlap of global crop i and crop j in crop i's frame, normalised (x1, y1, x2, y2);
@@ -68,7 +71,7 @@ class OverlappingMultiCrop(BaseTransform):
     def __init__(self, num_global: int = 2, num_local: int = 0, global_size: int = 224, local_size: int = 96,
                  global_scale: Sequence[float] = (0.25, 1.0), local_scale: Sequence[float] = (0.05, 0.25),
                  ratio: Sequence[float] = (3 / 4, 4 / 3), min_intersection: float = 0.01,
-                 interpolation: str = 'bilinear', max_redraws: int = 100):
+                 max_redraws: int = 100):
         if num_global < 1:
             raise ValueError(f'num_global must be >= 1, got {num_global}')
         self.num_global = num_global
@@ -77,7 +80,6 @@ class OverlappingMultiCrop(BaseTransform):
         self.scales = [tuple(global_scale)] * num_global + [tuple(local_scale)] * num_local
         self.ratio = tuple(ratio)
         self.min_intersection = min_intersection
-        self.interpolation = interpolation
         self.max_redraws = max_redraws
 
     def _sample_boxes(self, height: int, width: int) -> List[np.ndarray]:
@@ -104,7 +106,7 @@ class OverlappingMultiCrop(BaseTransform):
         crops = []
         for box, size in zip(boxes, self.sizes):
             x1, y1, x2, y2 = box.astype(int)
-            crops.append(mmcv.imresize(img[y1:y2, x1:x2], (size, size), interpolation=self.interpolation))
+            crops.append(resize_bilinear_like_pil(img[y1:y2, x1:x2], (size, size)))
         num_views = len(boxes)
         gc_bboxes = np.zeros((self.num_global, num_views, 4), dtype=np.float32)
         otc_bboxes = np.zeros((num_views, self.num_global, 4), dtype=np.float32)
@@ -148,23 +150,3 @@ class RandomFlipViews(BaseTransform):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(prob={self.prob})'
-
-
-@TRANSFORMS.register_module()
-class ForEachView(BaseTransform):
-    """Run ``transforms`` on every view of ``results['img']`` (a list) independently."""
-
-    def __init__(self, transforms: List[dict]):
-        self.pipeline = Compose(transforms)
-
-    def transform(self, results: dict) -> dict:
-        """``results`` with every view in ``img`` replaced by its own pass through the pipeline."""
-        views = []
-        for view in results['img']:
-            out = self.pipeline(dict(img=view, img_shape=view.shape[:2]))
-            views.append(out['img'])
-        results['img'] = views
-        return results
-
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}({self.pipeline})'

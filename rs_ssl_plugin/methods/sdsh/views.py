@@ -12,6 +12,9 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 from torchvision import transforms as T
 
+from ...datasets.transforms.views import draw_color_params
+from ...models.batch_augment import PhotometricRecipe
+
 # Blur probability of (global crop 1, global crop 2, local crops). DINOv2's GaussianBlur passes 1 - p to
 # RandomApply (dinov2 PR #411), so the released recipe blurs crop 1 never and crop 2 with p = 0.9.
 OFFICIAL_BLUR_PROBS = (0.0, 0.9, 0.5)
@@ -29,6 +32,11 @@ class SDSHMultiCrop(BaseTransform):
     ``uint8``, as loaded by ``LoadImageFromFile``) and writes the list of views (BGR ``uint8``), global crops
     first, for ``PackInputs``.
 
+    With ``on_device=True`` only the crops and flips are made here; the photometric parameters of every
+    view are drawn from the same distributions (numpy's RNG) into ``photometric_params`` and
+    ``photometric_recipe`` (torchvision's definitions: PIL's ``'L'`` grayscale, 9-tap Gaussian blur), which
+    ``BatchAugmentSelfSupDataPreprocessor`` applies to the batch on the accelerator (docs/input_pipeline.md).
+
     Args:
         global_size / local_size: crop sizes (224 / 98).
         num_local: number of local crops (8).
@@ -36,12 +44,17 @@ class SDSHMultiCrop(BaseTransform):
         corrected_blur: use the intended blur probabilities (1.0, 0.1, 0.5) instead of the released
             recipe's effective ones (0.0, 0.9, 0.5).
         solarize_prob: solarisation probability of global crop 2 (0.2).
+        on_device: leave the photometric operations to the data preprocessor (see above).
     """
+
+    recipe = PhotometricRecipe(kind='color', gray='pil', blur='torchvision', blur_taps=9, solarize_threshold=128.)
 
     def __init__(self, global_size: int = 224, local_size: int = 98, num_local: int = 8,
                  global_scale: Tuple[float, float] = (0.6, 1.0), local_scale: Tuple[float, float] = (0.05, 0.5),
-                 corrected_blur: bool = False, solarize_prob: float = 0.2):
+                 corrected_blur: bool = False, solarize_prob: float = 0.2, on_device: bool = False):
         self.num_local = num_local
+        self.solarize_prob = solarize_prob
+        self.on_device = on_device
         self.blur_probs = CORRECTED_BLUR_PROBS if corrected_blur else OFFICIAL_BLUR_PROBS
         bicubic = T.InterpolationMode.BICUBIC
         self.global_geometry = T.Compose([T.RandomResizedCrop(global_size, scale=global_scale, interpolation=bicubic),
@@ -49,7 +62,7 @@ class SDSHMultiCrop(BaseTransform):
         self.local_geometry = T.Compose([T.RandomResizedCrop(local_size, scale=local_scale, interpolation=bicubic),
                                          T.RandomHorizontalFlip(0.5)])
         self.color = T.Compose([T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8), T.RandomGrayscale(0.2)])
-        blur = T.GaussianBlur(kernel_size=9, sigma=(0.1, 2.0))
+        self.blur = blur = T.GaussianBlur(kernel_size=9, sigma=(0.1, 2.0))
         self.global1_extra = T.RandomApply([blur], p=self.blur_probs[0])
         self.global2_extra = T.Compose([T.RandomApply([blur], p=self.blur_probs[1]),
                                         T.RandomSolarize(threshold=128, p=solarize_prob)])
@@ -63,6 +76,15 @@ class SDSHMultiCrop(BaseTransform):
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f'SDSHMultiCrop expects a 3-channel image, got shape {img.shape} '
                              f'from {results.get("img_path", "the pipeline")}')
+        if self.on_device:
+            # crops and flips do not care about the channel order: the BGR image as is, no conversion
+            image = Image.fromarray(np.ascontiguousarray(img))
+            views = [self.global_geometry(image) for _ in range(2)]
+            views += [self.local_geometry(image) for _ in range(self.num_local)]
+            results['img'] = [np.array(view) for view in views]
+            results['photometric_params'] = np.stack([self._draw_params(v) for v in range(len(views))])
+            results['photometric_recipe'] = self.recipe
+            return results
         image = Image.fromarray(np.ascontiguousarray(img[..., ::-1]))
         views = [self.global1_extra(self.color(self.global_geometry(image))),
                  self.global2_extra(self.color(self.global_geometry(image)))]
@@ -70,8 +92,18 @@ class SDSHMultiCrop(BaseTransform):
         results['img'] = [np.ascontiguousarray(np.asarray(view)[..., ::-1]) for view in views]
         return results
 
+    def _draw_params(self, view: int) -> np.ndarray:
+        """The photometric parameters of view ``view`` (0, 1: global crops, then the local ones)."""
+        jitter_apply, grayscale = self.color.transforms
+        jitter = jitter_apply.transforms[0]
+        return draw_color_params(
+            jitter_apply.p, (jitter.brightness, jitter.contrast, jitter.saturation, jitter.hue), grayscale.p,
+            self.blur_probs[min(view, 2)], lambda: np.random.uniform(*self.blur.sigma),
+            self.solarize_prob if view == 1 else 0.)
+
     def __repr__(self):
-        return f'{self.__class__.__name__}(num_local={self.num_local}, blur_probs={self.blur_probs})'
+        return (f'{self.__class__.__name__}(num_local={self.num_local}, blur_probs={self.blur_probs}, '
+                f'on_device={self.on_device})')
 
 
 class BlockMaskGenerator:
