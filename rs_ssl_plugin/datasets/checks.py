@@ -7,9 +7,11 @@ import os.path as osp
 import warnings
 from typing import Iterable, List, Optional, Sequence, Union
 
+import cv2
 import mmcv
 import numpy as np
 from mmengine import fileio
+from PIL import Image
 
 
 def require_dir(path: Optional[str], what: str) -> None:
@@ -27,6 +29,10 @@ def require_files(paths: Iterable[str], what: str) -> None:
 
 
 TIFF_EXTENSIONS = ('.tif', '.tiff')
+# OpenCV's CV_IO_MAX_IMAGE_PIXELS: larger images are refused before decoding, whatever the format
+MAX_IMAGE_PIXELS = 2 ** 30
+TOO_LARGE_HINT = ('cut it into tiles first (tools/dataset_converters) or segment it window by window with '
+                  'tools/infer_tiles.py')
 
 
 def is_tiff(path: str) -> bool:
@@ -39,7 +45,8 @@ def decode_raster(data: bytes, path: str) -> np.ndarray:
     Bands keep the file's order, except that a 3-band raster is returned as BGR like every other image
     the loaders read (mmcv's convention, undone by the data preprocessor's ``bgr_to_rgb``). Multi-band
     rasters (e.g. R, G, B, NIR) stay in file order: the preprocessor does not flip them either.
-    Raises ``OSError`` naming ``path`` when the bytes are not a readable raster.
+    Raises ``OSError`` naming ``path`` when the bytes are not a readable raster or it has more than
+    :data:`MAX_IMAGE_PIXELS` pixels (checked from the header, before anything is read).
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -47,6 +54,9 @@ def decode_raster(data: bytes, path: str) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
             with rasterio.MemoryFile(data) as memory, memory.open() as raster:
+                if raster.width * raster.height > MAX_IMAGE_PIXELS:
+                    raise OSError(f'cannot decode image {path}: {path} is {raster.width}x{raster.height} pixels, '
+                                  f'more than 2^30, the most an image may have; {TOO_LARGE_HINT}')
                 bands = raster.read()
     except RasterioIOError as error:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not a raster ({error})') from None
@@ -66,7 +76,18 @@ def decode_image(img_bytes: bytes, path: str, flag: str = 'unchanged', backend: 
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
     if flag == 'unchanged' and is_tiff(path):
         return decode_raster(img_bytes, path)
-    img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend)
+    try:
+        img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend)
+    except cv2.error as error:
+        if 'CV_IO_MAX_IMAGE_PIXELS' in str(error):
+            raise OSError(f'cannot decode image {path}: it has more than 2^30 pixels, the most OpenCV decodes; '
+                          f'{TOO_LARGE_HINT}') from None
+        raise OSError(f'cannot decode image {path}: {error}') from None
+    except Image.DecompressionBombError as error:  # Pillow's own, lower limit on the pixel count
+        raise OSError(f'cannot decode image {path}: {error} (decode it with imdecode_backend=\'cv2\', up to 2^30 '
+                      f'pixels, or {TOO_LARGE_HINT})') from None
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow: truncated or malformed data
+        raise OSError(f'cannot decode image {path}: the file is truncated or corrupt ({error})') from None
     if img is None:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
     return img

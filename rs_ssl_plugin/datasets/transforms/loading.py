@@ -93,9 +93,19 @@ class CheckedLoadAnnotations(LoadAnnotations):
         results['seg_fields'].append('gt_seg_map')
 
     def to_class_indices(self, label: np.ndarray, path: str, results: dict) -> np.ndarray:
-        """The stored label map as class indices (mmseg's ``reduce_zero_label`` and ``label_map``)."""
+        """The stored label map as class indices (mmseg's ``reduce_zero_label`` and ``label_map``).
+
+        Labels are 8-bit class ids; a map stored with more bits (e.g. a 16-bit PNG) is accepted when every
+        value fits, and refused, naming the file and the values, when one does not (258 would wrap to 2).
+        """
         if self.reduce_zero_label is None:
             self.reduce_zero_label = results['reduce_zero_label']
+        if label.dtype != np.uint8:
+            values = np.unique(label)
+            bad = values[(values < 0) | (values > 255) | (values != np.round(values))]
+            if bad.size:
+                raise ValueError(f'label map {path} holds values {bad.tolist()[:10]} (stored as {label.dtype}); '
+                                 'class labels must be integers 0..255')
         return remap_labels(label.astype(np.uint8), self.reduce_zero_label, results.get('label_map'))
 
     def __repr__(self) -> str:
