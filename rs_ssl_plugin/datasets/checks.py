@@ -113,6 +113,49 @@ def read_rgb_image(path: str) -> np.ndarray:
     return np.ascontiguousarray(img[..., 2::-1] if img.shape[2] >= 3 else img)
 
 
+ValueRange = Union[Sequence[float], Sequence[Sequence[float]]]
+
+
+def to_pipeline_values(img: np.ndarray, path: str, value_range: Optional[ValueRange] = None,
+                       unchanged: bool = False, band_axis: int = -1) -> np.ndarray:
+    """The plugin's one bit-depth policy: the values the loaders hand to a pipeline.
+
+    - ``value_range=(low, high)`` (one pair for all bands, or one pair per band along ``band_axis``): every
+      image is mapped linearly from ``low..high`` to ``0..255``, clipped and rounded to uint8, e.g.
+      ``(0, 4095)`` for 12-bit sensors or ``(0, 3000)`` for reflectance scaled by 10000;
+    - otherwise 8-bit images pass unchanged, and so does any other dtype when ``unchanged`` (the loader's
+      ``color_type='unchanged'``: band-agnostic pipelines normalising with per-band mean/std in the file's
+      units, e.g. the Potsdam converter's ``train_band_statistics``);
+    - any other image (16-bit or float for ``color_type='color'``, whose RGB augmentations, ``mean``/``std``
+      and pre-trained weights assume 0..255) is refused with an error naming ``path``.
+
+    The loaders apply it in training and testing, mmseg's inference API through them, and
+    ``tools/infer_tiles.py`` with the settings of the config's test pipeline, so all see the same values.
+    """
+    if value_range is None:
+        if img.dtype == np.uint8 or unchanged:
+            return img
+        raise ValueError(f'image {path} is {img.dtype} (values {img.min()}..{img.max()}) but the pipeline expects '
+                         '8-bit values: set value_range=(low, high) on the image loader (e.g. (0, 4095) for '
+                         "12-bit data) to map low..high to 0..255, or load it with color_type='unchanged' for a "
+                         'band-agnostic pipeline with mean/std in the file\'s units')
+    bounds = np.asarray(value_range, np.float64)
+    if bounds.shape[-1:] != (2, ) or bounds.ndim > 2 or np.any(bounds[..., 1] <= bounds[..., 0]):
+        raise ValueError(f'value_range must be (low, high) with low < high, or one such pair per band; got '
+                         f'{value_range!r}')
+    bands = 1 if img.ndim == 2 else img.shape[band_axis]
+    shape = [1] * img.ndim
+    if bounds.ndim == 2:
+        if len(bounds) != bands:
+            raise ValueError(f'value_range gives {len(bounds)} (low, high) pairs but image {path} has {bands} '
+                             'band(s)')
+        if img.ndim > 2:
+            shape[band_axis] = bands
+    low = bounds[..., 0].astype(np.float32).reshape(shape)
+    scale = (255 / (bounds[..., 1] - bounds[..., 0])).astype(np.float32).reshape(shape)
+    return np.clip(np.rint((img.astype(np.float32) - low) * scale), 0, 255).astype(np.uint8)
+
+
 def check_channels(img: np.ndarray, expected: Union[int, Sequence[int]], path: str) -> None:
     """Raise ``ValueError`` naming ``path`` when ``img`` does not have ``expected`` channels (a count, or
     several allowed counts)."""

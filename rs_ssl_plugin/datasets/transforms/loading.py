@@ -7,32 +7,40 @@ from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
-from ..checks import check_channels, check_label_map, read_image_file
+from ..checks import ValueRange, check_channels, check_label_map, read_image_file, to_pipeline_values
 
 
 @SEG_TRANSFORMS.register_module()
 @PRETRAIN_TRANSFORMS.register_module()
 class CheckedLoadImageFromFile(LoadImageFromFile):
-    """``LoadImageFromFile`` that names the file when it is missing, corrupt or has the wrong band count.
+    """``LoadImageFromFile`` that names the file when it is missing, corrupt, has the wrong band count or a
+    bit depth the pipeline does not expect.
 
-    mmcv's loader silently converts any band count to 3 channels and fails obscurely on undecodable
-    files; this one decodes the file as stored, checks it has ``expected_channels`` bands, then applies
-    ``color_type`` as usual.
+    mmcv's loader silently converts any band count to 3 channels (and 16-bit to 8-bit by dropping the low
+    byte) and fails obscurely on undecodable files; this one decodes the file as stored, checks it has
+    ``expected_channels`` bands, applies the bit-depth policy of
+    :func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`, then ``color_type`` as usual.
 
     Args:
         expected_channels: band count the file must have (3 for RGB, 4 for RGBIR, ...), or several allowed
             counts, e.g. ``(1, 3)`` for RGB datasets holding some greyscale files (COCO), which
             ``color_type='color'`` turns into 3 channels.
+        value_range: ``(low, high)``, or one pair per band, of the stored values, mapped linearly to
+            0..255 as uint8 (e.g. ``(0, 4095)`` for 12-bit imagery). ``None``: 8-bit images only, or any
+            bit depth as stored with ``color_type='unchanged'``.
     """
 
-    def __init__(self, expected_channels: Union[int, Sequence[int]] = 3, **kwargs):
+    def __init__(self, expected_channels: Union[int, Sequence[int]] = 3, value_range: Optional[ValueRange] = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.expected_channels = expected_channels
+        self.value_range = value_range
 
     def transform(self, results: dict) -> dict:
         path = results['img_path']
         img = read_image_file(path, 'image file', self.backend_args, self.imdecode_backend)
         check_channels(img, self.expected_channels, path)
+        img = to_pipeline_values(img, path, self.value_range, self.color_type == 'unchanged')
         if self.color_type == 'grayscale' and img.ndim == 3:
             img = mmcv.bgr2gray(img)
         elif self.color_type == 'color' and img.ndim == 2:
@@ -45,7 +53,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         return results
 
     def __repr__(self) -> str:
-        return f'{super().__repr__()[:-1]}, expected_channels={self.expected_channels})'
+        return f'{super().__repr__()[:-1]}, expected_channels={self.expected_channels}, value_range={self.value_range})'
 
 
 def remap_labels(label: np.ndarray, reduce_zero_label: bool, label_map=None) -> np.ndarray:
