@@ -272,8 +272,9 @@ def test_sixteen_bit_scene_gets_the_values_of_the_config_loader(model, tool, tmp
     with pytest.raises(SystemExit, match=r'deep.tif is uint16 .* value_range'):
         run_tool(tool, (configs['plain'], str(checkpoint)), tmp_path / 'deep.tif', '--out-dir', tmp_path / 'out')
     run_tool(tool, (configs['twelve_bit'], str(checkpoint)), tmp_path / 'deep.tif', '--out-dir', tmp_path / 'out')
-    with rasterio.open(tmp_path / 'out' / 'deep_classes.tif') as a, rasterio.open(tmp_path / 'out' / 'eight_classes.tif') as b:
-        np.testing.assert_array_equal(a.read(1), b.read(1))
+    with rasterio.open(tmp_path / 'out' / 'deep_classes.tif') as deep_classes, \
+            rasterio.open(tmp_path / 'out' / 'eight_classes.tif') as eight_classes:
+        np.testing.assert_array_equal(deep_classes.read(1), eight_classes.read(1))
 
 
 def test_tool_defaults_to_the_training_crop_for_whole_image_test_cfg(model, tool, tmp_path):
