@@ -187,3 +187,14 @@ def test_skip_mode_skips_oversized_images(tmp_path):
     with pytest.warns(UserWarning, match='1.png'):
         sample = dataset[1]
     assert sample['img_path'] != str(tmp_path / '1.png') and dataset.num_skipped == 1
+
+
+def test_label_loader_passes_images_without_labels_but_not_dataset_samples_without_labels(tmp_path):
+    """mmseg's inference clients give the test pipeline only an image; a dataset sample must have its label."""
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    init_default_scope('mmseg')
+    labels = TRANSFORMS.build(dict(type='CheckedLoadAnnotations', num_classes=6, reduce_zero_label=True))
+    image = dict(img_path=str(tmp_path / 'img_dir' / 'train' / 'a.png'), ori_shape=(32, 32))
+    assert 'gt_seg_map' not in labels(dict(image))
+    with pytest.raises(ValueError, match='sample of .*a.png has no seg_map_path'):
+        labels(dict(image, seg_fields=[], reduce_zero_label=True))

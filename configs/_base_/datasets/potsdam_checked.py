@@ -14,8 +14,11 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
+# The test loader is CheckedLoadImageFromFile under mmseg's step name, in the plugin's registry scope: mmseg's
+# inference_model and MMSegInferencer find loaders by that name (rs_ssl_plugin/registry.py). The checked label
+# loader passes images without labels, so this pipeline also serves those clients.
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin'),
     dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='CheckedLoadAnnotations', num_classes=num_classes, reduce_zero_label=True),
     dict(type='PackSegInputs'),

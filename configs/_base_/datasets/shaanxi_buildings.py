@@ -16,8 +16,9 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
+# CheckedLoadImageFromFile under mmseg's step name, for mmseg's inference clients (see potsdam_checked.py)
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin'),
     dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='CheckedLoadBinaryMask'),
     dict(type='PackSegInputs'),

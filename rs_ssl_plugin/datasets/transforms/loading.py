@@ -7,9 +7,11 @@ from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
+from ...registry import TRANSFORMS as PLUGIN_TRANSFORMS
 from ..checks import ValueRange, check_channels, check_label_map, read_image_file, to_pipeline_values
 
 
+@PLUGIN_TRANSFORMS.register_module('LoadImageFromFile')  # the name mmseg's inference clients look for
 @SEG_TRANSFORMS.register_module()
 @PRETRAIN_TRANSFORMS.register_module()
 class CheckedLoadImageFromFile(LoadImageFromFile):
@@ -37,10 +39,15 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         self.value_range = value_range
 
     def transform(self, results: dict) -> dict:
+        """Read ``results['img_path']`` and set ``img``, ``img_shape`` and ``ori_shape``."""
         path = results['img_path']
         img = read_image_file(path, 'image file', self.backend_args, self.imdecode_backend)
-        check_channels(img, self.expected_channels, path)
-        img = to_pipeline_values(img, path, self.value_range, self.color_type == 'unchanged')
+        return self._checked(img, path, results)
+
+    def _checked(self, img: np.ndarray, name: str, results: dict) -> dict:
+        """``results`` with ``img`` checked and converted as the class docstring says."""
+        check_channels(img, self.expected_channels, name)
+        img = to_pipeline_values(img, name, self.value_range, self.color_type == 'unchanged')
         if self.color_type == 'grayscale' and img.ndim == 3:
             img = mmcv.bgr2gray(img)
         elif self.color_type == 'color' and img.ndim == 2:
@@ -54,6 +61,22 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
 
     def __repr__(self) -> str:
         return f'{super().__repr__()[:-1]}, expected_channels={self.expected_channels}, value_range={self.value_range})'
+
+
+@PLUGIN_TRANSFORMS.register_module('LoadImageFromNDArray')  # mmseg's inference API renames the loader to it
+@SEG_TRANSFORMS.register_module()
+class CheckedLoadImageFromNDArray(CheckedLoadImageFromFile):
+    """An image given as an array (``results['img']``, as mmseg's ``inference_model`` and ``MMSegInferencer``
+    pass arrays), checked like a file: band count, bit depth, then ``color_type``. The array is taken in the
+    loader's convention: BGR for 3 bands, file band order otherwise. A sample without an array is read
+    from ``img_path`` (mmseg's ``inference_model`` keeps the renamed step for later file inputs)."""
+
+    def transform(self, results: dict) -> dict:
+        """Check ``results['img']`` (or read ``img_path``) and set ``img``, ``img_shape`` and ``ori_shape``."""
+        if results.get('img') is None:
+            return super().transform(results)
+        results.setdefault('img_path', None)
+        return self._checked(results['img'], results['img_path'] or 'the input array', results)
 
 
 def remap_labels(label: np.ndarray, reduce_zero_label: bool, label_map=None) -> np.ndarray:
@@ -74,6 +97,10 @@ class CheckedLoadAnnotations(LoadAnnotations):
     """mmseg's ``LoadAnnotations`` that rejects, naming the file, a label map that is corrupt,
     multi-channel, of another size than its image (``ori_shape``), or holds values outside the classes.
 
+    An image without any label (no ``seg_map_path`` and no dataset keys, as mmseg's inference API and
+    ``MMSegInferencer`` pass it: they remove only steps named ``LoadAnnotations``) passes unchanged, so the
+    test pipelines serve inference too; a dataset sample without ``seg_map_path`` is an error.
+
     Args:
         num_classes: number of classes; valid values after ``reduce_zero_label``/``label_map`` are
             ``0..num_classes-1`` and ``ignore_index``. ``None`` takes the count of the dataset's classes,
@@ -87,6 +114,12 @@ class CheckedLoadAnnotations(LoadAnnotations):
         self.ignore_index = ignore_index
 
     def _load_seg_map(self, results: dict) -> None:
+        if 'seg_map_path' not in results:
+            if 'seg_fields' in results:  # a dataset sample: mmseg's datasets set seg_fields on every sample
+                raise ValueError(f'{type(self).__name__}: the sample of {results.get("img_path")} has no '
+                                 'seg_map_path: give the dataset its label folder (data_prefix.seg_map_path) '
+                                 'or a list file pairing images and labels')
+            return  # an image given to mmseg's inference API or MMSegInferencer: no label to load
         path = results['seg_map_path']
         label = read_image_file(path, 'label file', self.backend_args, self.imdecode_backend)
         if label.ndim == 3 and label.shape[2] == 1:
