@@ -7,8 +7,8 @@ from mmengine.logging import print_log
 
 from ..datasets.checks import require_empty_output_dir
 
-__all__ = ['check_is_segmentation_config', 'enable_amp', 'enable_per_class_report', 'enable_tta',
-           'enable_visualization']
+__all__ = ['check_is_segmentation_config', 'enable_amp', 'enable_label_output', 'enable_per_class_report',
+           'enable_tta', 'enable_visualization']
 
 
 def enable_amp(cfg: Config) -> None:
@@ -72,3 +72,15 @@ def enable_per_class_report(cfg: Config, out_dir: str, force: bool) -> None:
     ignore_index = evaluators[0].get('ignore_index', 255) if evaluators else 255
     cfg.test_evaluator = evaluators + [dict(type='PerClassSegMetric', prefix='per_class', ignore_index=ignore_index,
                                             **report)]
+
+
+def enable_label_output(cfg: Config, out_dir: str, force: bool = False) -> None:
+    """Have the first test evaluator write every prediction as a class-index PNG to ``out_dir`` (--out):
+    ``label_dir`` for ``PerClassSegMetric``, mmseg's ``output_dir``/``keep_results`` for ``IoUMetric`` and
+    the other mmseg metrics."""
+    evaluator = cfg.test_evaluator
+    first = evaluator[0] if isinstance(evaluator, (list, tuple)) else evaluator
+    if first.get('type') == 'PerClassSegMetric':
+        first.update(label_dir=out_dir, overwrite=first.get('overwrite', False) or force)
+    else:
+        first.update(output_dir=out_dir, keep_results=True)

@@ -16,7 +16,7 @@ from mmseg.registry import METRICS, MODELS
 import rs_ssl_plugin  # noqa: F401
 from conftest import REPO
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-from rs_ssl_plugin.utils.runner_config import enable_per_class_report
+from rs_ssl_plugin.utils.runner_config import enable_label_output, enable_per_class_report
 
 CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]
@@ -129,3 +129,33 @@ def test_test_tool_writes_per_class_report(tmp_path):
     enable_per_class_report(cfg, str(out_dir), force=True)
     assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=0, output_dir=str(out_dir),
                                       save_predictions=True, overwrite=True)
+
+
+@pytest.mark.parametrize('reduce_zero_label', [False, True])
+def test_out_option_writes_label_pngs_with_per_class_metric(tmp_path, reduce_zero_label):
+    """tools/test.py --out on the Shaanxi configs (PerClassSegMetric): class-index PNGs in the labels' coding."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_random_shaanxi-buildings.py'))
+    enable_label_output(cfg, str(tmp_path / 'labels'))
+    meta = dict(classes=('background', 'building'), palette=[[0, 0, 0], [255, 255, 255]])
+    metric = build_metric(cfg.test_evaluator)
+    metric.dataset_meta = meta
+    data = [dict(sample, reduce_zero_label=reduce_zero_label) for sample in samples(4, num_classes=2)]
+    metric.process([], data)
+    for sample in data:
+        name = osp.splitext(osp.basename(sample['img_path']))[0]
+        written = cv2.imread(str(tmp_path / 'labels' / f'{name}.png'), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(written, sample['pred_sem_seg']['data'][0].numpy() + reduce_zero_label)
+    again = build_metric(cfg.test_evaluator)
+    again.dataset_meta = meta
+    with pytest.raises(FileExistsError, match='tile_0.png already exists'):  # another run's files are kept
+        again.process([], data)
+
+
+def test_out_option_beside_out_dir_goes_to_the_first_evaluator(tmp_path):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_random_potsdam.py'))
+    enable_per_class_report(cfg, str(tmp_path / 'report'), force=False)
+    enable_label_output(cfg, str(tmp_path / 'labels'))
+    iou, per_class = cfg.test_evaluator
+    assert iou.type == 'IoUMetric' and iou.output_dir == str(tmp_path / 'labels') and iou.keep_results
+    assert 'label_dir' not in per_class
+    build_metric(iou)
