@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -219,3 +220,27 @@ def test_adapt_input_channels_tool(tmp_path):
     torch.testing.assert_close(rgbir.conv1.weight[:, :3], rgb.conv1.weight * 0.75)
     with pytest.raises(SystemExit, match='already exists'):
         adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4'])
+
+
+@pytest.mark.parametrize('script, args, single', [
+    ('tools/train.sh', ['configs/false_r50_potsdam.py', '2'], 'python tools/train.py CONFIG'),
+    ('tools/test.sh', ['seg.py', 'iter_1.pth', '4'], 'python tools/test.py CONFIG CHECKPOINT'),
+])
+def test_launchers_say_they_need_gpus(tmp_path, script, args, single):
+    """Fewer GPUs than processes: a clear error and the single-process command, no torchrun traceback."""
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\nif [ "$1" = "-c" ]; then echo 1; else echo launched; fi\n')  # 1 CUDA GPU
+    fake.chmod(0o755)
+    result = subprocess.run([script, *args], cwd=REPO, env=dict(os.environ, PYTHON=str(fake)), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and 'launched' not in result.stdout
+    assert f'starts {args[-1]} process(es), one per GPU, but this machine has 1 CUDA GPU(s)' in result.stderr
+    assert single in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message on a machine without GPUs')
+def test_train_sh_without_gpus_needs_no_traceback():
+    result = subprocess.run(['tools/train.sh', 'configs/demo/false_r18_synthetic.py', '2'], cwd=REPO,
+                            env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and 'has 0 CUDA GPU(s)' in result.stderr
+    assert 'Traceback' not in result.stderr and 'ChildFailedError' not in result.stderr
