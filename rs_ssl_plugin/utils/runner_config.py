@@ -36,12 +36,20 @@ def check_is_segmentation_config(cfg: Config, config_path: str) -> None:
 
 def enable_visualization(cfg: Config, show: bool = False, show_dir: Optional[str] = None,
                          wait_time: float = 2) -> None:
-    """Turn on ``default_hooks.visualization`` (SegVisualizationHook) for --show/--show-dir."""
+    """Turn on ``default_hooks.visualization`` (SegVisualizationHook) of a test run for --show/--show-dir, for
+    every test image (mmseg's default interval of 50 draws nothing for fewer than 50 images).
+
+    The hook numbers its drawings with ``runner.iter``, which builds the training loop, and so the training
+    dataset, when there is one; a test run has no use for it, so the training settings are dropped.
+    """
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise ValueError("--show/--show-dir need default_hooks.visualization=dict(type='SegVisualizationHook') "
                          'in the config')
     hook['draw'] = True
+    hook['interval'] = 1
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler'):
+        cfg[key] = None
     if show:
         hook['show'] = True
         hook['wait_time'] = wait_time

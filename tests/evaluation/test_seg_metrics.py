@@ -113,7 +113,8 @@ def test_test_tool_writes_per_class_report(tmp_path):
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     out_dir = tmp_path / 'report'
     command = [sys.executable, 'tools/test.py', 'configs/demo/upernet_r18_false_synthetic.py', str(checkpoint),
-               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(out_dir), '--cfg-options',
+               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(out_dir), '--show-dir', str(tmp_path / 'vis'),
+               '--cfg-options',
                f'test_dataloader.dataset.data_root={info["out_dir"]}', 'test_dataloader.num_workers=0',
                'model.backbone.init_cfg=None', 'model.decode_head.channels=8', 'model.auxiliary_head.channels=8']
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -123,6 +124,8 @@ def test_test_tool_writes_per_class_report(tmp_path):
     assert {p.name for p in out_dir.iterdir()} == {'per_class_metrics.csv', 'metrics.json', 'confusion_matrix.png',
                                                   'pred_colour'}
     assert sorted(p.name for p in (out_dir / 'pred_colour').iterdir()) == ['synth_val_0000.png', 'synth_val_0001.png']
+    drawn = sorted(p.name for p in (tmp_path / 'vis').rglob('*.png'))  # every image, not every 50th
+    assert len(drawn) == 2 and 'synth_val_0000' in drawn[0] and 'synth_val_0001' in drawn[1]
     with pytest.raises(FileExistsError, match='is not empty'):
         enable_per_class_report(Config(dict(test_evaluator=dict(type='IoUMetric'))), str(out_dir), force=False)
     cfg = Config(dict(test_evaluator=dict(type='PerClassSegMetric', ignore_index=0)))
