@@ -31,6 +31,7 @@ from rs_ssl_plugin.apis.scene_io import (
 )
 from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, slide_windows
 from rs_ssl_plugin.datasets.checks import collect_image_files
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
@@ -86,4 +87,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -6,6 +6,7 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import (
     check_is_segmentation_config,
     enable_label_output,
@@ -67,4 +68,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -10,6 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import enable_amp
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
@@ -56,4 +57,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()
