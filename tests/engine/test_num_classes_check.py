@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
-from conftest import REPO
+from conftest import REPO, shrink_finetune_data
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.engine import NumClassesCheckHook
 
@@ -31,12 +31,7 @@ def tiny_runner(data_root, work_dir, **heads):
     cfg = Config.fromfile(CONFIG)
     cfg.work_dir = work_dir
     cfg.model.backbone.init_cfg = None
-    cfg.model.data_preprocessor.size = (32, 32)
-    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = 2
+    shrink_finetune_data(cfg, data_root)
     cfg.train_cfg.update(max_iters=1, val_interval=1)
     for head, num_classes in heads.items():
         cfg.model[head].num_classes = num_classes
