@@ -27,6 +27,7 @@ sys.path.insert(0, REPO)
 from mmseg.datasets import PotsdamDataset  # noqa: E402
 
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, make_synthetic_potsdam  # noqa: E402
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning  # noqa: E402
 
 PRETRAIN_CONFIG = 'configs/demo/false_r18_synthetic.py'
 FINETUNE_CONFIG = 'configs/demo/upernet_r18_false_synthetic.py'
@@ -149,4 +150,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -1,5 +1,5 @@
 """Shared test helpers: the repository root, loading a tool script, running tools, the gloo process group, and
-checks of what a Runner run learned."""
+checks of what a Runner run learned, and a small fine-tuning data setup."""
 import importlib.util
 import os
 import os.path as osp
@@ -27,6 +27,17 @@ def load_tool(name):
 def run_tool(*args, timeout=300):
     """Run ``python <args>`` from the repository root in a fresh process; the CompletedProcess."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def shrink_finetune_data(cfg, data_root, crop=32):
+    """A shipped UperNet fine-tuning config (the demo's or one of the Potsdam configs, ``RandomCrop`` at step 3)
+    on ``data_root`` with ``crop`` px crops, batches of 2 and no worker processes."""
+    cfg.model.data_preprocessor.size = (crop, crop)
+    cfg.train_dataloader.dataset.pipeline[3].crop_size = (crop, crop)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(num_workers=0, persistent_workers=False)
+        cfg[loader].dataset.data_root = data_root
+    cfg.train_dataloader.batch_size = 2
 
 
 def _free_port() -> int:

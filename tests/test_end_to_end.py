@@ -11,7 +11,15 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
-from conftest import REPO, StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained, last_val_metrics
+from conftest import (
+    REPO,
+    StateAtStart,
+    assert_loss_falls,
+    assert_same_metrics,
+    assert_trained,
+    last_val_metrics,
+    shrink_finetune_data,
+)
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
@@ -45,12 +53,7 @@ def finetune_config(data_root, work_dir, backbone):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'upernet_r18_false_synthetic.py'))
     cfg.work_dir = work_dir
     cfg.model.backbone.init_cfg.checkpoint = backbone
-    cfg.model.data_preprocessor.size = (32, 32)
-    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = 2
+    shrink_finetune_data(cfg, data_root)
     cfg.train_cfg.update(max_iters=3, val_interval=3)
     cfg.param_scheduler[0].end = 3
     cfg.default_hooks.checkpoint.interval = 3

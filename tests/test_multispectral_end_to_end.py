@@ -14,7 +14,15 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
-from conftest import REPO, StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained, last_val_metrics
+from conftest import (
+    REPO,
+    StateAtStart,
+    assert_loss_falls,
+    assert_same_metrics,
+    assert_trained,
+    last_val_metrics,
+    shrink_finetune_data,
+)
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
@@ -80,12 +88,7 @@ def test_rgbir_pretrain_export_finetune(data_root, tmp_path):
     cfg.model.backbone.init_cfg.checkpoint = backbone_path
     cfg.model.decode_head.update(in_channels=[64, 128, 256, 512], channels=32, norm_cfg=dict(type='BN'))
     cfg.model.auxiliary_head.update(in_channels=256, channels=16, norm_cfg=dict(type='BN'))
-    cfg.model.data_preprocessor.size = (32, 32)
-    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = 2
+    shrink_finetune_data(cfg, data_root)
     cfg.train_cfg.update(max_iters=2, val_interval=2)
     cfg.param_scheduler = [dict(type='PolyLR', power=1.0, begin=0, end=2, by_epoch=False)]
     cfg.default_hooks.checkpoint.interval = 2

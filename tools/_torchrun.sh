@@ -7,6 +7,20 @@ NPROC=$1
 SCRIPT=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
+# One process per GPU (mmengine's pytorch launcher sets the CUDA device of each): without enough GPUs every
+# process would die in torch.cuda.set_device and torchrun would print a ChildFailedError traceback. Only a
+# number stops the launch; anything else (e.g. a stand-in interpreter) leaves the check to torchrun.
+GPUS=$("${PYTHON:-python}" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || true)
+if [[ "$GPUS" =~ ^[0-9]+$ ]] && (( GPUS < NPROC )); then
+    case $SCRIPT in
+        train.py) SINGLE="python tools/train.py CONFIG [args]" ;;
+        *) SINGLE="python tools/test.py CONFIG CHECKPOINT [args]" ;;
+    esac
+    echo "error: tools/${SCRIPT%.py}.sh starts $NPROC process(es), one per GPU, but this machine has $GPUS CUDA GPU(s)." >&2
+    echo "Run a single process instead (on the CPU if there is no GPU): $SINGLE" >&2
+    exit 1
+fi
+
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \

@@ -6,7 +6,9 @@
 For each input (GeoTIFF, PNG, JPEG, ...; a folder means every such file under it) this writes
 <out-dir>/<name>_classes.tif (class ids, the CRS and transform of the source, a colour table) and
 <out-dir>/<name>_color.png. Windows follow mmseg's slide inference (crop size and stride default to the
-config's test_cfg); --blend uniform reproduces its averaging, cosine/ramp blend overlaps smoothly.
+config's slide test_cfg, else to its training crop and 2/3 of it); --blend uniform reproduces its averaging,
+cosine/ramp blend overlaps smoothly. Pixels get the values the config's image loader gives (its value_range
+and color_type: 16-bit scenes need one of them, as in training).
 GeoTIFFs are read lazily and the output is written as rows finish, so memory follows the batch and the
 scene width, not the scene size. Existing outputs are never overwritten without --force.
 """
@@ -15,12 +17,21 @@ import os
 import sys
 
 import torch
+from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 from mmseg.apis import init_model
 
-from rs_ssl_plugin.apis.scene_io import RasterScene, class_palette, scene_output_paths, segment_raster, window_settings
+from rs_ssl_plugin.apis.scene_io import (
+    RasterScene,
+    class_palette,
+    image_loading,
+    scene_output_paths,
+    segment_raster,
+    window_settings,
+)
 from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, slide_windows
 from rs_ssl_plugin.datasets.checks import collect_image_files
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
@@ -32,8 +43,10 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='fine-tuned checkpoint')
     parser.add_argument('inputs', nargs='+', help='scene files and/or folders of scenes')
     parser.add_argument('--out-dir', required=True, help='folder for the outputs (created if missing)')
-    parser.add_argument('--crop-size', type=int, nargs='+', help='window H [W] (default: test_cfg.crop_size)')
-    parser.add_argument('--stride', type=int, nargs='+', help='window stride H [W] (default: test_cfg.stride)')
+    parser.add_argument('--crop-size', type=int, nargs='+',
+                        help='window H [W] (default: the slide test_cfg\'s crop_size, else the training crop)')
+    parser.add_argument('--stride', type=int, nargs='+',
+                        help='window stride H [W] (default: the slide test_cfg\'s stride, else 2/3 of the crop)')
     parser.add_argument('--batch-size', type=int, default=8, help='windows per forward pass')
     parser.add_argument('--blend', choices=BLEND_MODES, default='cosine',
                         help='window weights; uniform = mmseg slide inference')
@@ -42,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument('--palette', help='mmseg dataset name whose palette colours the PNG '
                                           '(default: the palette in the checkpoint\'s dataset_meta)')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, e.g. key=value or key="[a,b]"')
     return parser.parse_args(argv)
 
 
@@ -50,7 +65,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         jobs = scene_output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
-        model = init_model(args.config, args.checkpoint, device=args.device)
+        model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
@@ -67,11 +82,12 @@ def main(argv=None):
                 bar = ProgressBar(len(slide_windows(scene.height, scene.width, crop_size, stride)))
                 segment_raster(model, scene, tif_path, png_path, palette, crop_size, stride,
                                batch_size=args.batch_size, blend=args.blend, amp=args.amp,
-                               channels_last=on_cuda, progress=bar.update)
+                               channels_last=on_cuda, progress=bar.update, **image_loading(model))
         except (OSError, ValueError) as error:
             sys.exit(f'\nerror: {error}')
         print()
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -21,6 +21,7 @@ import sys
 from mmengine.config import DictAction
 
 from rs_ssl_plugin.apis.retrieval import evaluate_retrieval, search_folder
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
@@ -63,4 +64,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

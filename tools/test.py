@@ -6,8 +6,10 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import (
     check_is_segmentation_config,
+    enable_label_output,
     enable_per_class_report,
     enable_tta,
     enable_visualization,
@@ -63,10 +65,10 @@ def main():
     cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
     cfg.load_from = args.checkpoint
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+        enable_label_output(cfg, args.out, args.force)
     Runner.from_cfg(cfg).test()
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -25,6 +25,7 @@ import torch
 
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
 from rs_ssl_plugin.methods.sdcluster.cluster_eval import cluster_eval_ids, load_cluster_eval
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.visualization.cluster_maps import cluster_map_paths, prototype_palette, write_cluster_maps
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -79,4 +80,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -22,7 +22,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin'),  # checked; see _base_/datasets/potsdam_checked.py
     dict(type='CheckedLoadAnnotations', num_classes=6, reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]

@@ -2,6 +2,7 @@
 a folder of images with the teacher's hash codes and rank it by Hamming distance for a query image
 (``tools/retrieve.py``). Ties in Hamming distance keep index order (sorted file paths)."""
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import mmcv
@@ -10,6 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
+from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
 
 from ..datasets.checks import list_images, require_dir
@@ -56,15 +58,21 @@ def build_model(cfg: Config, checkpoint: str, device: str = 'cpu'):
     return model.to(device).eval()
 
 
-def encode(model, cfg: Config, paths: Sequence[str], batch_size: int) -> torch.Tensor:
-    """Binary codes ``(len(paths), bits)`` of the images with the config's test pipeline."""
+def encode(model, cfg: Config, paths: Sequence[str], batch_size: int, progress: bool = False) -> torch.Tensor:
+    """Binary codes ``(len(paths), bits)`` of the images with the config's test pipeline; with ``progress`` a
+    progress bar counts the images."""
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
+    bar = ProgressBar(len(paths), file=sys.stdout) if progress else None
     codes = []
     with torch.no_grad():
         for start in range(0, len(paths), batch_size):
-            batch = default_collate([pipeline(dict(img_path=p)) for p in paths[start:start + batch_size]])
-            batch = model.data_preprocessor(batch, False)
+            chunk = paths[start:start + batch_size]
+            batch = model.data_preprocessor(default_collate([pipeline(dict(img_path=p)) for p in chunk]), False)
             codes += [binarize(s.hash_feature.cpu()) for s in model.predict(batch['inputs'], batch['data_samples'])]
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        print()
     return torch.stack(codes)
 
 
@@ -108,7 +116,8 @@ def search_folder(config: str, checkpoint: str, query: str, folder: Optional[str
         paths = list_images(folder, IMAGE_EXTENSIONS)
         if not paths:
             raise ValueError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) under {folder}')
-        codes = encode(model, cfg, paths, batch_size)
+        print(f'indexing {len(paths)} images under {folder}')
+        codes = encode(model, cfg, paths, batch_size, progress=True)
         if save_index:
             torch.save(dict(paths=paths, codes=codes), save_index)
     query_code = encode(model, cfg, [query], 1)

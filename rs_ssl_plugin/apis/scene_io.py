@@ -215,12 +215,37 @@ def scene_output_paths(scenes: Sequence[str], out_dir: str, force: bool = False)
     return jobs
 
 
-def window_settings(model: nn.Module, crop_size: Optional[IntPair], stride: Optional[IntPair]):
-    """Crop size and stride from the arguments, else from the model's slide ``test_cfg``."""
+def training_crop_size(model: nn.Module) -> Optional[IntPair]:
+    """The crop size the model was trained on: ``crop_size`` of the training pipeline (``RandomCrop``), else
+    the data preprocessor's ``size``; ``None`` when the config gives neither."""
+    cfg = getattr(model, 'cfg', None) or {}
+    pipeline = cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    crops = [step['crop_size'] for step in pipeline if isinstance(step, dict) and 'crop_size' in step]
+    return crops[0] if crops else getattr(model.data_preprocessor, 'size', None)
+
+
+def window_settings(model: nn.Module, crop_size: Optional[IntPair] = None, stride: Optional[IntPair] = None):
+    """``(crop_size, stride)`` as ``(height, width)`` pairs: the arguments; else the model's slide
+    ``test_cfg``; else (``mode='whole'``) the training crop size (:func:`training_crop_size`) with a stride
+    of two thirds of it (mmseg's 512 / 341)."""
     test_cfg = model.test_cfg or {}
-    if (crop_size is None or stride is None) and test_cfg.get('mode') != 'slide':
-        raise ValueError('the config\'s test_cfg is not mode=\'slide\': give --crop-size and --stride')
-    return as_pair(crop_size or test_cfg['crop_size'], 'crop_size'), as_pair(stride or test_cfg['stride'], 'stride')
+    if test_cfg.get('mode') == 'slide':
+        default_crop, default_stride = test_cfg['crop_size'], test_cfg['stride']
+    else:
+        default_crop = crop_size or training_crop_size(model)
+        if default_crop is None:
+            raise ValueError("the config has no slide test_cfg and no training crop size: give --crop-size")
+        default_stride = [side * 2 // 3 for side in as_pair(default_crop, 'crop_size')]
+    return as_pair(crop_size or default_crop, 'crop_size'), as_pair(stride or default_stride, 'stride')
+
+
+def image_loading(model: nn.Module) -> dict:
+    """``value_range`` and ``color_type`` of the image loader (first step) of the model config's test
+    pipeline, as :func:`~rs_ssl_plugin.apis.tiled_inference.iter_blended_logits` takes them, so scenes get
+    the values the model saw in training and testing."""
+    cfg = getattr(model, 'cfg', None) or {}
+    pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline') or [{}]
+    return dict(value_range=pipeline[0].get('value_range'), color_type=pipeline[0].get('color_type', 'color'))
 
 
 def class_palette(model: nn.Module, dataset_name: Optional[str] = None) -> Sequence[Sequence[int]]:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..datasets.checks import ValueRange, to_pipeline_values
+
 Window = Tuple[int, int, int, int]  # y1, y2, x1, x2 (end exclusive)
 IntPair = Union[int, Sequence[int]]
 
@@ -128,13 +130,19 @@ def iter_blended_logits(model: nn.Module,
                         blend: str = 'uniform',
                         amp: str = 'none',
                         channels_last: bool = False,
-                        progress: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[int, Tensor]]:
+                        progress: Optional[Callable[[int], None]] = None,
+                        value_range: Optional[ValueRange] = None,
+                        color_type: str = 'color') -> Iterator[Tuple[int, Tensor]]:
     """Yield ``(top, logits)`` for consecutive row bands of the scene, top to bottom.
 
     ``logits`` is a float32 ``(out_channels, rows, scene.width)`` tensor on the model's device holding the
     weighted mean of the logits of all windows covering those rows (before softmax, like the
     ``slide_inference`` output of mmseg). ``progress`` is called with the number of windows of each finished
-    batch. The model must be an mmseg segmentor with ``encode_decode`` in eval mode.
+    batch. The model must be an mmseg segmentor with ``encode_decode`` in eval mode. ``value_range`` and
+    ``color_type`` are those of the image loader the model was trained with
+    (:func:`~rs_ssl_plugin.apis.scene_io.image_loading`): pixels get the values the loader would have given
+    (:func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`), so a 16-bit scene needs the loader's
+    ``value_range`` or ``color_type='unchanged'``.
     """
     if blend not in BLEND_MODES:
         raise ValueError(f'blend must be one of {BLEND_MODES}, got {blend!r}')
@@ -158,11 +166,13 @@ def iter_blended_logits(model: nn.Module,
     def read_strip(batch: List[Window]) -> Tensor:
         top, bottom, left, right = _strip_bounds(batch)
         strip = np.ascontiguousarray(scene.read(top, bottom, left, right))
+        strip = to_pipeline_values(strip, scene_name, value_range, color_type == 'unchanged', band_axis=0)
         if strip.dtype != np.uint8:  # torch lacks arithmetic on uint16/uint32 tensors
             strip = strip.astype(np.float32)
         strip = torch.from_numpy(strip)
         return strip.pin_memory() if device.type == 'cuda' else strip
 
+    scene_name = getattr(scene, 'path', 'the scene')
     band_top = 0  # scene row held in row 0 of the band
     with ThreadPoolExecutor(max_workers=1) as reader:
         next_strip = reader.submit(read_strip, batches[0])

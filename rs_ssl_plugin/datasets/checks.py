@@ -7,9 +7,11 @@ import os.path as osp
 import warnings
 from typing import Iterable, List, Optional, Sequence, Union
 
+import cv2
 import mmcv
 import numpy as np
 from mmengine import fileio
+from PIL import Image
 
 
 def require_dir(path: Optional[str], what: str) -> None:
@@ -27,6 +29,10 @@ def require_files(paths: Iterable[str], what: str) -> None:
 
 
 TIFF_EXTENSIONS = ('.tif', '.tiff')
+# OpenCV's CV_IO_MAX_IMAGE_PIXELS: larger images are refused before decoding, whatever the format
+MAX_IMAGE_PIXELS = 2 ** 30
+TOO_LARGE_HINT = ('cut it into tiles first (tools/dataset_converters) or segment it window by window with '
+                  'tools/infer_tiles.py')
 
 
 def is_tiff(path: str) -> bool:
@@ -40,7 +46,8 @@ def decode_raster(data: bytes, path: str) -> np.ndarray:
     Bands keep the file's order, except that a 3-band raster is returned as BGR like every other image
     the loaders read (mmcv's convention, undone by the data preprocessor's ``bgr_to_rgb``). Multi-band
     rasters (e.g. R, G, B, NIR) stay in file order: the preprocessor does not flip them either.
-    Raises ``OSError`` naming ``path`` when the bytes are not a readable raster.
+    Raises ``OSError`` naming ``path`` when the bytes are not a readable raster or it has more than
+    :data:`MAX_IMAGE_PIXELS` pixels (checked from the header, before anything is read).
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
@@ -48,6 +55,9 @@ def decode_raster(data: bytes, path: str) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
             with rasterio.MemoryFile(data) as memory, memory.open() as raster:
+                if raster.width * raster.height > MAX_IMAGE_PIXELS:
+                    raise OSError(f'cannot decode image {path}: {path} is {raster.width}x{raster.height} pixels, '
+                                  f'more than 2^30, the most an image may have; {TOO_LARGE_HINT}')
                 bands = raster.read()
     except RasterioIOError as error:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not a raster ({error})') from None
@@ -68,7 +78,18 @@ def decode_image(img_bytes: bytes, path: str, flag: str = 'unchanged', backend: 
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
     if flag == 'unchanged' and is_tiff(path):
         return decode_raster(img_bytes, path)
-    img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend)
+    try:
+        img = mmcv.imfrombytes(img_bytes, flag=flag, backend=backend)
+    except cv2.error as error:
+        if 'CV_IO_MAX_IMAGE_PIXELS' in str(error):
+            raise OSError(f'cannot decode image {path}: it has more than 2^30 pixels, the most OpenCV decodes; '
+                          f'{TOO_LARGE_HINT}') from None
+        raise OSError(f'cannot decode image {path}: {error}') from None
+    except Image.DecompressionBombError as error:  # Pillow's own, lower limit on the pixel count
+        raise OSError(f'cannot decode image {path}: {error} (decode it with imdecode_backend=\'cv2\', up to 2^30 '
+                      f'pixels, or {TOO_LARGE_HINT})') from None
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow: truncated or malformed data
+        raise OSError(f'cannot decode image {path}: the file is truncated or corrupt ({error})') from None
     if img is None:
         raise OSError(f'cannot decode image {path}: the file is empty, corrupt or not an image')
     return img
@@ -92,6 +113,49 @@ def read_rgb_image(path: str) -> np.ndarray:
     if img.dtype != np.uint8:
         raise ValueError(f'{path}: expected 8-bit imagery, got {img.dtype}')
     return np.ascontiguousarray(img[..., 2::-1] if img.shape[2] >= 3 else img)
+
+
+ValueRange = Union[Sequence[float], Sequence[Sequence[float]]]
+
+
+def to_pipeline_values(img: np.ndarray, path: str, value_range: Optional[ValueRange] = None,
+                       unchanged: bool = False, band_axis: int = -1) -> np.ndarray:
+    """The plugin's one bit-depth policy: the values the loaders hand to a pipeline.
+
+    - ``value_range=(low, high)`` (one pair for all bands, or one pair per band along ``band_axis``): every
+      image is mapped linearly from ``low..high`` to ``0..255``, clipped and rounded to uint8, e.g.
+      ``(0, 4095)`` for 12-bit sensors or ``(0, 3000)`` for reflectance scaled by 10000;
+    - otherwise 8-bit images pass unchanged, and so does any other dtype when ``unchanged`` (the loader's
+      ``color_type='unchanged'``: band-agnostic pipelines normalising with per-band mean/std in the file's
+      units, e.g. the Potsdam converter's ``train_band_statistics``);
+    - any other image (16-bit or float for ``color_type='color'``, whose RGB augmentations, ``mean``/``std``
+      and pre-trained weights assume 0..255) is refused with an error naming ``path``.
+
+    The loaders apply it in training and testing, mmseg's inference API through them, and
+    ``tools/infer_tiles.py`` with the settings of the config's test pipeline, so all see the same values.
+    """
+    if value_range is None:
+        if img.dtype == np.uint8 or unchanged:
+            return img
+        raise ValueError(f'image {path} is {img.dtype} (values {img.min()}..{img.max()}) but the pipeline expects '
+                         '8-bit values: set value_range=(low, high) on the image loader (e.g. (0, 4095) for '
+                         "12-bit data) to map low..high to 0..255, or load it with color_type='unchanged' for a "
+                         'band-agnostic pipeline with mean/std in the file\'s units')
+    bounds = np.asarray(value_range, np.float64)
+    if bounds.shape[-1:] != (2, ) or bounds.ndim > 2 or np.any(bounds[..., 1] <= bounds[..., 0]):
+        raise ValueError(f'value_range must be (low, high) with low < high, or one such pair per band; got '
+                         f'{value_range!r}')
+    bands = 1 if img.ndim == 2 else img.shape[band_axis]
+    shape = [1] * img.ndim
+    if bounds.ndim == 2:
+        if len(bounds) != bands:
+            raise ValueError(f'value_range gives {len(bounds)} (low, high) pairs but image {path} has {bands} '
+                             'band(s)')
+        if img.ndim > 2:
+            shape[band_axis] = bands
+    low = bounds[..., 0].astype(np.float32).reshape(shape)
+    scale = (255 / (bounds[..., 1] - bounds[..., 0])).astype(np.float32).reshape(shape)
+    return np.clip(np.rint((img.astype(np.float32) - low) * scale), 0, 255).astype(np.uint8)
 
 
 def check_channels(img: np.ndarray, expected: Union[int, Sequence[int]], path: str) -> None:

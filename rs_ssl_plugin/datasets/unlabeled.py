@@ -3,6 +3,7 @@ import os.path as osp
 import warnings
 from typing import List, Optional, Sequence
 
+import torch
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
@@ -49,7 +50,9 @@ class UnlabeledImageFolder(BaseDataset):
         on_corrupt: what a sample that cannot be decoded does: ``'error'`` raises (naming the file);
             ``'skip'`` warns (once per file) with the running count of corrupt files and draws another
             sample (mmengine's refetch, up to ``max_refetch`` times in a row). ``num_skipped`` and
-            ``skipped_paths`` hold the count and paths (per dataloader worker process).
+            ``skipped_paths`` hold the count and paths over all dataloader workers of this process: one
+            flag per sample in shared memory, set by whichever worker hits the file;
+            ``CorruptImageReportHook`` logs the total over all processes once per epoch.
         pipeline: the per-sample transforms.
     """
 
@@ -61,14 +64,27 @@ class UnlabeledImageFolder(BaseDataset):
                              f'got {on_corrupt!r}')
         self.extensions = tuple(extensions)
         self.on_corrupt = on_corrupt
-        self.skipped_paths: List[str] = []
+        self.skipped = torch.zeros(0, dtype=torch.uint8)
         super().__init__(data_root=data_root, data_prefix=dict(img_path=data_prefix), ann_file=ann_file,
                          pipeline=pipeline, **kwargs)
 
+    def full_init(self) -> None:
+        """Load the image list, then allocate the skipped flags (one byte per sample) in shared memory, so
+        the dataloader workers, forked or spawned from this process, all write to them."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        self.skipped = torch.zeros(len(self), dtype=torch.uint8).share_memory_()
+
     @property
     def num_skipped(self) -> int:
-        """Number of distinct corrupt files skipped so far (in this process)."""
-        return len(self.skipped_paths)
+        """Number of distinct corrupt images skipped so far by any worker of this process."""
+        return int(self.skipped.sum())
+
+    @property
+    def skipped_paths(self) -> List[str]:
+        """Paths of the corrupt images skipped so far by any worker of this process, in dataset order."""
+        return [self.get_data_info(int(i))['img_path'] for i in self.skipped.nonzero().flatten()]
 
     def load_data_list(self) -> List[dict]:
         """One ``dict(img_path=...)`` per image listed in ``ann_file``, else found under the image folder."""
@@ -96,8 +112,7 @@ class UnlabeledImageFolder(BaseDataset):
         except OSError as error:  # the loaders raise OSError, naming the file, for unreadable images
             if self.on_corrupt == 'error':
                 raise
-            path = self.get_data_info(idx)['img_path']
-            if path not in self.skipped_paths:  # warn once per file; the count is of distinct files
-                self.skipped_paths.append(path)
+            if not self.skipped[idx]:  # warn once per file; the count is of distinct files
+                self.skipped[idx] = 1
                 warnings.warn(f'UnlabeledImageFolder: skipped a corrupt image ({self.num_skipped} so far): {error}')
             return None  # BaseDataset.__getitem__ then draws another index

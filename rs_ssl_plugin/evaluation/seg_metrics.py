@@ -96,19 +96,24 @@ class PerClassSegMetric(BaseMetric):
             unless ``overwrite``; this metric's own files are refreshed at every evaluation.
         save_predictions: also write each prediction as a colour PNG (the dataset palette) to
             ``output_dir/pred_colour/<image name>.png``.
+        label_dir: if given, writes each prediction as a class-index PNG ``label_dir/<image name>.png`` in the
+            coding of the dataset's label files (+1 with ``reduce_zero_label``), as ``IoUMetric``'s
+            ``output_dir`` does (``tools/test.py --out``).
         overwrite: allow replacing output files that existed before this metric wrote them.
     """
 
     default_prefix: Optional[str] = None
 
     def __init__(self, ignore_index: int = 255, output_dir: Optional[str] = None, save_predictions: bool = False,
-                 overwrite: bool = False, collect_device: str = 'cpu', prefix: Optional[str] = None, **kwargs):
+                 label_dir: Optional[str] = None, overwrite: bool = False, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix, **kwargs)
         if save_predictions and output_dir is None:
             raise ValueError('PerClassSegMetric: save_predictions needs output_dir')
         self.ignore_index = ignore_index
         self.output_dir = output_dir
         self.save_predictions = save_predictions
+        self.label_dir = label_dir
         self.overwrite = overwrite
         self._written = set()
 
@@ -131,12 +136,21 @@ class PerClassSegMetric(BaseMetric):
             self.results.append(matrix.cpu().numpy())
             if self.save_predictions:
                 self._save_colour_prediction(pred, sample['img_path'])
+            if self.label_dir is not None:
+                self._save_label_prediction(pred, sample)
 
     def _save_colour_prediction(self, pred: torch.Tensor, img_path: str) -> None:
         palette = np.asarray(self.dataset_meta['palette'], np.uint8)[:, ::-1]  # RGB palette -> BGR for OpenCV
         name = osp.splitext(osp.basename(img_path))[0]
         path = self._claim(osp.join(self.output_dir, 'pred_colour', f'{name}.png'))
         if not cv2.imwrite(path, palette[pred.cpu().numpy().astype(np.int64)]):
+            raise OSError(f'PerClassSegMetric: could not write {path}')
+
+    def _save_label_prediction(self, pred: torch.Tensor, sample: dict) -> None:
+        name = osp.splitext(osp.basename(sample['img_path']))[0]
+        path = self._claim(osp.join(self.label_dir, f'{name}.png'))
+        labels = pred.cpu().numpy().astype(np.int64) + int(bool(sample.get('reduce_zero_label', False)))
+        if not cv2.imwrite(path, labels.astype(np.uint8)):
             raise OSError(f'PerClassSegMetric: could not write {path}')
 
     def compute_metrics(self, results: List[np.ndarray]) -> Dict[str, float]:

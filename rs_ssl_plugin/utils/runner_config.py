@@ -7,7 +7,8 @@ from mmengine.logging import print_log
 
 from ..datasets.checks import require_empty_output_dir
 
-__all__ = ['check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp', 'enable_per_class_report',
+__all__ = ['check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp', 'enable_label_output',
+           'enable_per_class_report',
            'enable_tta', 'enable_visualization']
 
 
@@ -78,12 +79,20 @@ def check_is_segmentation_config(cfg: Config, config_path: str) -> None:
 
 def enable_visualization(cfg: Config, show: bool = False, show_dir: Optional[str] = None,
                          wait_time: float = 2) -> None:
-    """Turn on ``default_hooks.visualization`` (SegVisualizationHook) for --show/--show-dir."""
+    """Turn on ``default_hooks.visualization`` (SegVisualizationHook) of a test run for --show/--show-dir, for
+    every test image (mmseg's default interval of 50 draws nothing for fewer than 50 images).
+
+    The hook numbers its drawings with ``runner.iter``, which builds the training loop, and so the training
+    dataset, when there is one; a test run has no use for it, so the training settings are dropped.
+    """
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise ValueError("--show/--show-dir need default_hooks.visualization=dict(type='SegVisualizationHook') "
                          'in the config')
     hook['draw'] = True
+    hook['interval'] = 1
+    for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler'):
+        cfg[key] = None
     if show:
         hook['show'] = True
         hook['wait_time'] = wait_time
@@ -114,3 +123,15 @@ def enable_per_class_report(cfg: Config, out_dir: str, force: bool) -> None:
     ignore_index = evaluators[0].get('ignore_index', 255) if evaluators else 255
     cfg.test_evaluator = evaluators + [dict(type='PerClassSegMetric', prefix='per_class', ignore_index=ignore_index,
                                             **report)]
+
+
+def enable_label_output(cfg: Config, out_dir: str, force: bool = False) -> None:
+    """Have the first test evaluator write every prediction as a class-index PNG to ``out_dir`` (--out):
+    ``label_dir`` for ``PerClassSegMetric``, mmseg's ``output_dir``/``keep_results`` for ``IoUMetric`` and
+    the other mmseg metrics."""
+    evaluator = cfg.test_evaluator
+    first = evaluator[0] if isinstance(evaluator, (list, tuple)) else evaluator
+    if first.get('type') == 'PerClassSegMetric':
+        first.update(label_dir=out_dir, overwrite=first.get('overwrite', False) or force)
+    else:
+        first.update(output_dir=out_dir, keep_results=True)

@@ -273,3 +273,50 @@ def test_tool_bf16_class_maps_agree_with_float32(tool, model_files, tmp_path):
             classes[amp] = result.read(1)
     assert len(np.unique(classes['none'])) > 2
     assert (classes['bf16'] == classes['none']).mean() >= 0.98
+def test_sixteen_bit_scene_gets_the_values_of_the_config_loader(model, tool, tmp_path):
+    """A 12-bit GeoTIFF is mapped with the value_range of the config's image loader, as in training: the same
+    classes as its 8-bit version; without a value_range it is refused, naming the file."""
+    rgb = rgb_scene(90, 110, seed=8)
+    deep = (rgb.astype(np.uint16) * 4095 // 255).astype(np.uint16)
+    eight = np.rint(deep.astype(np.float64) * 255 / 4095).astype(np.uint8)
+    with rasterio.open(tmp_path / 'deep.tif', 'w', driver='GTiff', width=110, height=90, count=3,
+                       dtype='uint16') as dst:
+        dst.write(deep)
+    write_geotiff(tmp_path / 'eight.tif', eight)
+    checkpoint = tmp_path / 'tiny.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=POTSDAM_CLASSES, palette=PALETTE))), checkpoint)
+    configs = {}
+    for name, loader in (('plain', dict(type='CheckedLoadImageFromFile')),
+                         ('twelve_bit', dict(type='CheckedLoadImageFromFile', value_range=(0, 4095)))):
+        configs[name] = str(tmp_path / f'{name}.py')
+        Config(dict(model=MODEL_CFG, default_scope='mmseg',
+                    test_dataloader=dict(dataset=dict(pipeline=[loader, dict(type='PackSegInputs')])))).dump(
+                        configs[name])
+    run_tool(tool, (configs['plain'], str(checkpoint)), tmp_path / 'eight.tif', '--out-dir', tmp_path / 'out')
+    with pytest.raises(SystemExit, match=r'deep.tif is uint16 .* value_range'):
+        run_tool(tool, (configs['plain'], str(checkpoint)), tmp_path / 'deep.tif', '--out-dir', tmp_path / 'out')
+    run_tool(tool, (configs['twelve_bit'], str(checkpoint)), tmp_path / 'deep.tif', '--out-dir', tmp_path / 'out')
+    with rasterio.open(tmp_path / 'out' / 'deep_classes.tif') as deep_classes, \
+            rasterio.open(tmp_path / 'out' / 'eight_classes.tif') as eight_classes:
+        np.testing.assert_array_equal(deep_classes.read(1), eight_classes.read(1))
+
+
+def test_tool_defaults_to_the_training_crop_for_whole_image_test_cfg(model, tool, tmp_path):
+    """The shipped configs test with mode='whole': windows default to the training crop, stride 2/3 of it."""
+    from rs_ssl_plugin.apis.scene_io import window_settings
+    whole = dict(MODEL_CFG, test_cfg=dict(mode='whole'))
+    config = tmp_path / 'whole.py'
+    Config(dict(model=whole, default_scope='mmseg', train_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='RandomCrop', crop_size=(48, 60))])))).dump(str(config))
+    checkpoint = tmp_path / 'tiny.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=POTSDAM_CLASSES, palette=PALETTE))), checkpoint)
+    from mmseg.apis import init_model
+    loaded = init_model(str(config), str(checkpoint), device='cpu')
+    assert window_settings(loaded) == ((48, 60), (32, 40))
+    assert window_settings(loaded, [30]) == ((30, 30), (20, 20))
+    write_geotiff(tmp_path / 'scene.tif', rgb_scene(70, 90, seed=9))
+    run_tool(tool, (str(config), str(checkpoint)), tmp_path / 'scene.tif', '--out-dir', tmp_path / 'out',
+             '--cfg-options', 'model.test_cfg.mode=whole')
+    assert (tmp_path / 'out' / 'scene_classes.tif').exists()

@@ -1,4 +1,7 @@
 """Bad input fails with an error naming the file or folder."""
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -128,3 +131,88 @@ def test_unlabeled_folder_errors(tmp_path):
     cv2.imwrite(str(tmp_path / 'crops' / 'sub' / 'x.PNG'), good_image())
     dataset = PRETRAIN_DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(tmp_path), data_prefix='crops'))
     assert len(dataset) == 1
+
+
+def write_oversized_png(path, width=32769, height=32768):
+    """A PNG whose header announces ``width x height`` (> 2^30) pixels, with hardly any data: decoders judge
+    the size from the header."""
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+
+    header = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', zlib.compress(b'\0' * 64))
+                     + chunk(b'IEND', b''))
+
+
+def test_sixteen_bit_label_outside_uint8_is_refused(tmp_path):
+    """258 must not wrap around to 2 (class 1 after reduce_zero_label)."""
+    label = good_label().astype(np.uint16)
+    label[3, 4] = 258
+    write_pair(tmp_path, 'a', good_image(), label)
+    with pytest.raises(ValueError, match=r'ann_dir/train/a.png holds values \[258\] .*uint16.* 0..255'):
+        build_dataset(tmp_path)[0]
+
+
+def test_sixteen_bit_label_with_class_values_loads(tmp_path):
+    label = good_label()
+    write_pair(tmp_path, 'a', good_image(), label.astype(np.uint16))
+    loaded = build_dataset(tmp_path)[0]['gt_seg_map']
+    assert loaded.dtype == np.uint8 and np.array_equal(loaded, label - 1)
+
+
+@pytest.mark.parametrize('backend', ['pillow', 'cv2'])
+def test_truncated_label_png_names_the_file(tmp_path, backend):
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    path = tmp_path / 'ann_dir' / 'train' / 'a.png'
+    path.write_bytes(path.read_bytes()[:200])
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(dict(
+        type='CheckedPotsdamDataset', data_root=str(tmp_path),
+        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=[dict(type='CheckedLoadImageFromFile'),
+                  dict(type='CheckedLoadAnnotations', reduce_zero_label=True, imdecode_backend=backend)]))
+    with pytest.raises(OSError, match='cannot decode image .*ann_dir/train/a.png'):
+        dataset[0]
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_image_over_two_to_the_thirty_pixels_names_the_file(tmp_path, backend):
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    write_oversized_png(tmp_path / 'img_dir' / 'train' / 'a.png')
+    loader = TRANSFORMS.build(dict(type='CheckedLoadImageFromFile', imdecode_backend=backend))
+    with pytest.raises(OSError, match='cannot decode image .*img_dir/train/a.png.*pixels'):
+        loader(dict(img_path=str(tmp_path / 'img_dir' / 'train' / 'a.png')))
+
+
+def test_geotiff_over_two_to_the_thirty_pixels_is_refused_before_reading(tmp_path):
+    import rasterio
+    path = tmp_path / 'huge.tif'
+    with rasterio.open(path, 'w', driver='GTiff', width=40000, height=30000, count=1, dtype='uint8', tiled=True,
+                       sparse_ok=True):
+        pass  # nothing written: a tiny file whose header says 1.2e9 pixels
+    loader = TRANSFORMS.build(dict(type='CheckedLoadImageFromFile', expected_channels=1))
+    with pytest.raises(OSError, match=r'huge.tif is 40000x30000 pixels, more than 2\^30'):
+        loader(dict(img_path=str(path)))
+
+
+def test_skip_mode_skips_oversized_images(tmp_path):
+    init_default_scope('mmpretrain')
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f'{i}.png'), good_image())
+    write_oversized_png(tmp_path / '1.png')
+    dataset = PRETRAIN_DATASETS.build(dict(type='UnlabeledImageFolder', data_root=str(tmp_path), on_corrupt='skip',
+                                           pipeline=[dict(type='CheckedLoadImageFromFile')]))
+    with pytest.warns(UserWarning, match='1.png'):
+        sample = dataset[1]
+    assert sample['img_path'] != str(tmp_path / '1.png') and dataset.num_skipped == 1
+
+
+def test_label_loader_passes_images_without_labels_but_not_dataset_samples_without_labels(tmp_path):
+    """mmseg's inference clients give the test pipeline only an image; a dataset sample must have its label."""
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    init_default_scope('mmseg')
+    labels = TRANSFORMS.build(dict(type='CheckedLoadAnnotations', num_classes=6, reduce_zero_label=True))
+    image = dict(img_path=str(tmp_path / 'img_dir' / 'train' / 'a.png'), ori_shape=(32, 32))
+    assert 'gt_seg_map' not in labels(dict(image))
+    with pytest.raises(ValueError, match='sample of .*a.png has no seg_map_path'):
+        labels(dict(image, seg_fields=[], reduce_zero_label=True))

@@ -105,10 +105,11 @@ def test_label_colours_follow_mmseg_coding():
     assert [list(PotsdamDataset.METAINFO['palette'][k]) for k in range(6)] == [list(c) for c in POTSDAM_PALETTE]
 
 
-def test_rgb_conversion(zips, tmp_path):
+def test_rgb_conversion(zips, tmp_path, capfd):
     root, scenes = zips
     out = tmp_path / 'potsdam'
     manifest = convert_potsdam(str(root), str(out), clip_size=128, stride=128, unlabeled_stride=100)
+    assert '2/2' in capfd.readouterr().out  # a progress bar over the tiles
     assert manifest['crops'] == dict(train=9, val=9, unlabeled=9)
     assert manifest['tiles'] == dict(train=['2_10'], val=['2_13'])
     assert manifest['pixels_with_unknown_colour'] == {'2_10': 1, '2_13': 1}

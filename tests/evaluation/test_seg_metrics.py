@@ -16,7 +16,7 @@ from mmseg.registry import METRICS, MODELS
 import rs_ssl_plugin  # noqa: F401
 from conftest import REPO
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-from rs_ssl_plugin.utils.runner_config import enable_per_class_report
+from rs_ssl_plugin.utils.runner_config import enable_label_output, enable_per_class_report
 
 CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]
@@ -113,7 +113,8 @@ def test_test_tool_writes_per_class_report(tmp_path):
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     out_dir = tmp_path / 'report'
     command = [sys.executable, 'tools/test.py', 'configs/demo/upernet_r18_false_synthetic.py', str(checkpoint),
-               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(out_dir), '--cfg-options',
+               '--work-dir', str(tmp_path / 'work'), '--out-dir', str(out_dir), '--show-dir', str(tmp_path / 'vis'),
+               '--cfg-options',
                f'test_dataloader.dataset.data_root={info["out_dir"]}', 'test_dataloader.num_workers=0',
                'model.backbone.init_cfg=None', 'model.decode_head.channels=8', 'model.auxiliary_head.channels=8']
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -123,9 +124,41 @@ def test_test_tool_writes_per_class_report(tmp_path):
     assert {p.name for p in out_dir.iterdir()} == {'per_class_metrics.csv', 'metrics.json', 'confusion_matrix.png',
                                                   'pred_colour'}
     assert sorted(p.name for p in (out_dir / 'pred_colour').iterdir()) == ['synth_val_0000.png', 'synth_val_0001.png']
+    drawn = sorted(p.name for p in (tmp_path / 'vis').rglob('*.png'))  # every image, not every 50th
+    assert len(drawn) == 2 and 'synth_val_0000' in drawn[0] and 'synth_val_0001' in drawn[1]
     with pytest.raises(FileExistsError, match='is not empty'):
         enable_per_class_report(Config(dict(test_evaluator=dict(type='IoUMetric'))), str(out_dir), force=False)
     cfg = Config(dict(test_evaluator=dict(type='PerClassSegMetric', ignore_index=0)))
     enable_per_class_report(cfg, str(out_dir), force=True)
     assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=0, output_dir=str(out_dir),
                                       save_predictions=True, overwrite=True)
+
+
+@pytest.mark.parametrize('reduce_zero_label', [False, True])
+def test_out_option_writes_label_pngs_with_per_class_metric(tmp_path, reduce_zero_label):
+    """tools/test.py --out on the Shaanxi configs (PerClassSegMetric): class-index PNGs in the labels' coding."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_random_shaanxi-buildings.py'))
+    enable_label_output(cfg, str(tmp_path / 'labels'))
+    meta = dict(classes=('background', 'building'), palette=[[0, 0, 0], [255, 255, 255]])
+    metric = build_metric(cfg.test_evaluator)
+    metric.dataset_meta = meta
+    data = [dict(sample, reduce_zero_label=reduce_zero_label) for sample in samples(4, num_classes=2)]
+    metric.process([], data)
+    for sample in data:
+        name = osp.splitext(osp.basename(sample['img_path']))[0]
+        written = cv2.imread(str(tmp_path / 'labels' / f'{name}.png'), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(written, sample['pred_sem_seg']['data'][0].numpy() + reduce_zero_label)
+    again = build_metric(cfg.test_evaluator)
+    again.dataset_meta = meta
+    with pytest.raises(FileExistsError, match='tile_0.png already exists'):  # another run's files are kept
+        again.process([], data)
+
+
+def test_out_option_beside_out_dir_goes_to_the_first_evaluator(tmp_path):
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_random_potsdam.py'))
+    enable_per_class_report(cfg, str(tmp_path / 'report'), force=False)
+    enable_label_output(cfg, str(tmp_path / 'labels'))
+    iou, per_class = cfg.test_evaluator
+    assert iou.type == 'IoUMetric' and iou.output_dir == str(tmp_path / 'labels') and iou.keep_results
+    assert 'label_dir' not in per_class
+    build_metric(iou)

@@ -130,6 +130,7 @@ def test_train_tool_refuses_existing_checkpoints(tmp_path):
     result = run_tool('tools/train.py', 'configs/demo/false_r18_synthetic.py', '--work-dir', str(tmp_path))
     assert result.returncode != 0 and 'already holds checkpoints (iter_10.pth)' in result.stderr
     assert (tmp_path / 'iter_10.pth').read_bytes() == b'earlier run'
+    assert 'pkg_resources' not in result.stderr  # the entry points silence the pinned stack's warning
 
 
 @pytest.mark.parametrize('optim_wrapper', [dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
@@ -200,6 +201,15 @@ def test_train_tool_precision_flags_on_the_sdcluster_config(flags, expected, mon
 def test_test_tool_refuses_pretraining_configs():
     result = run_tool('tools/test.py', 'configs/demo/false_r18_synthetic.py', 'unused.pth')
     assert result.returncode != 0 and "default_scope='mmpretrain'" in result.stderr
+    assert 'pkg_resources' not in result.stderr
+
+
+def test_importing_the_library_leaves_warning_filters_alone():
+    result = run_tool('-c', 'import warnings; import rs_ssl_plugin; from mmengine.config import Config; '
+                      'Config.fromfile("configs/demo/false_r18_synthetic.py"); '
+                      'print(any("pkg_resources" in getattr(f[1], "pattern", "") for f in warnings.filters))')
+    assert result.stdout.strip() == 'False', result.stderr[-2000:]
+    assert 'pkg_resources is deprecated' in result.stderr  # silenced by the tools only, not by the library
 
 
 def test_export_tool_reports_and_checks_target(ssl_checkpoint, tmp_path):
@@ -272,3 +282,27 @@ def test_adapt_input_channels_tool(tmp_path):
     torch.testing.assert_close(rgbir.conv1.weight[:, :3], rgb.conv1.weight * 0.75)
     with pytest.raises(SystemExit, match='already exists'):
         adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4'])
+
+
+@pytest.mark.parametrize('script, args, single', [
+    ('tools/train.sh', ['configs/false_r50_potsdam.py', '2'], 'python tools/train.py CONFIG'),
+    ('tools/test.sh', ['seg.py', 'iter_1.pth', '4'], 'python tools/test.py CONFIG CHECKPOINT'),
+])
+def test_launchers_say_they_need_gpus(tmp_path, script, args, single):
+    """Fewer GPUs than processes: a clear error and the single-process command, no torchrun traceback."""
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\nif [ "$1" = "-c" ]; then echo 1; else echo launched; fi\n')  # 1 CUDA GPU
+    fake.chmod(0o755)
+    result = subprocess.run([script, *args], cwd=REPO, env=dict(os.environ, PYTHON=str(fake)), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1 and 'launched' not in result.stdout
+    assert f'starts {args[-1]} process(es), one per GPU, but this machine has 1 CUDA GPU(s)' in result.stderr
+    assert single in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message on a machine without GPUs')
+def test_train_sh_without_gpus_needs_no_traceback():
+    result = subprocess.run(['tools/train.sh', 'configs/demo/false_r18_synthetic.py', '2'], cwd=REPO,
+                            env=dict(os.environ, PYTHON=sys.executable), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and 'has 0 CUDA GPU(s)' in result.stderr
+    assert 'Traceback' not in result.stderr and 'ChildFailedError' not in result.stderr

@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from rs_ssl_plugin.methods.iddc.preparation import layout_cocostuff27
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args():
@@ -41,4 +42,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -16,6 +16,7 @@ from rs_ssl_plugin.datasets.preparation.splits import (
     read_samples,
     write_list_files,
 )
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args():
@@ -45,4 +46,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

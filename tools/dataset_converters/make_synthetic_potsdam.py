@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args():
@@ -38,4 +39,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -15,6 +15,7 @@ import os.path as osp
 import sys
 
 from rs_ssl_plugin.datasets.preparation.potsdam import convert_potsdam
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args():
@@ -63,4 +64,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -10,6 +10,7 @@ import os.path as osp
 import sys
 
 from rs_ssl_plugin.datasets.preparation.splits import image_mask_lines, split_samples, write_list_files
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args():
@@ -42,4 +43,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from rs_ssl_plugin.checkpoints.channel_adapt import adapt_checkpoint_input_channels
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
@@ -38,4 +39,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -13,6 +13,7 @@ import sys
 
 from rs_ssl_plugin.checkpoints.conversion import CONVERTERS, convert_checkpoint
 from rs_ssl_plugin.utils.config_modules import build_config_module
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
 def parse_args():
@@ -42,4 +43,5 @@ def main():
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -17,9 +17,10 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 # mmseg's own LoadAnnotations here: mmseg.apis.inference_model (used by tools/vis_cluster.py) removes it
-# to predict on unlabelled images
+# to predict on unlabelled images; the image loader is CheckedLoadImageFromFile under mmseg's step name, for
+# the same clients (see potsdam_checked.py)
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile', expected_channels=(1, 3)),
+    dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin', expected_channels=(1, 3)),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

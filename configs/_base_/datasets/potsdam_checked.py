@@ -14,8 +14,11 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
+# The test loader is CheckedLoadImageFromFile under mmseg's step name, in the plugin's registry scope: mmseg's
+# inference_model and MMSegInferencer find loaders by that name (rs_ssl_plugin/registry.py). The checked label
+# loader passes images without labels, so this pipeline also serves those clients.
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin'),
     dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='CheckedLoadAnnotations', num_classes=num_classes, reduce_zero_label=True),
     dict(type='PackSegInputs'),
@@ -34,4 +37,7 @@ train_dataloader = dict(dataset=dict(type='CheckedPotsdamDataset', pipeline=trai
 val_dataloader = dict(dataset=dict(type='CheckedPotsdamDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'])
+# decode_head/auxiliary_head num_classes must equal the dataset's class count: checked before training
+# and testing (rs_ssl_plugin/engine/num_classes_check.py)
+custom_hooks = [dict(type='NumClassesCheckHook')]
 test_evaluator = val_evaluator

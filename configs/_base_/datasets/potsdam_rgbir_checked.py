@@ -9,7 +9,8 @@ _base_ = './potsdam_checked.py'
 data_root = 'data/potsdam_rgbir'
 num_classes = 6
 crop_size = (512, 512)
-load_image = dict(type='CheckedLoadImageFromFile', expected_channels=4, color_type='unchanged')
+# CheckedLoadImageFromFile under mmseg's step name, for mmseg's inference clients (see potsdam_checked.py)
+load_image = dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin', expected_channels=4, color_type='unchanged')
 load_labels = dict(type='CheckedLoadAnnotations', num_classes=num_classes, reduce_zero_label=True)
 train_pipeline = [
     load_image,

@@ -39,3 +39,5 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, data_prefix='unlabeled', pipeline=train_pipeline))
+# with on_corrupt='skip', logs once per epoch how many corrupt images all workers and ranks skipped
+custom_hooks = [dict(type='CorruptImageReportHook')]

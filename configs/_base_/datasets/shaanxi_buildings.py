@@ -16,8 +16,9 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
+# CheckedLoadImageFromFile under mmseg's step name, for mmseg's inference clients (see potsdam_checked.py)
 test_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),
+    dict(type='LoadImageFromFile', _scope_='rs_ssl_plugin'),
     dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='CheckedLoadBinaryMask'),
     dict(type='PackSegInputs'),
@@ -41,4 +42,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, ann_file='splits/test.txt', pipeline=test_pipeline))
 val_evaluator = dict(type='PerClassSegMetric')
+# decode_head/auxiliary_head num_classes must equal the dataset's class count: checked before training
+# and testing (rs_ssl_plugin/engine/num_classes_check.py)
+custom_hooks = [dict(type='NumClassesCheckHook')]
 test_evaluator = val_evaluator

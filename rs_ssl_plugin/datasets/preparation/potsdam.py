@@ -19,6 +19,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import sys
 import uuid
 import warnings
 import zipfile
@@ -26,6 +27,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.utils import ProgressBar
 
 from ..checks import decode_raster, require_empty_output_dir
 
@@ -216,6 +218,7 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
             absent = [t for t in wanted if t not in image_members]
             if absent:
                 raise ValueError(f'tiles {absent} are not in {image_zip}')
+            bar = ProgressBar(len(wanted), file=sys.stdout)  # a tile takes seconds: read, cut, write its crops
             for tile in wanted:
                 split = split_of(tile)
                 image = read_member(images, image_members[tile])
@@ -242,6 +245,8 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
                     for name, crop in iter_crops(image, clip_size, unlabeled_stride, tile):
                         write_crop(osp.join(staging, 'unlabeled', name + unlabeled_suffix), crop, jpeg_quality)
                         counts['unlabeled'] += 1
+                bar.update()
+            print()
         manifest = dict(
             params=dict(bands=bands, labels=labels, clip_size=clip_size, stride=stride,
                         unlabeled_stride=unlabeled_stride, unlabeled_split=unlabeled_split,

@@ -8,33 +8,47 @@ from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
-from ..checks import check_channels, check_label_map, read_image_file
+from ...registry import TRANSFORMS as PLUGIN_TRANSFORMS
+from ..checks import ValueRange, check_channels, check_label_map, read_image_file, to_pipeline_values
 
 
+@PLUGIN_TRANSFORMS.register_module('LoadImageFromFile')  # the name mmseg's inference clients look for
 @SEG_TRANSFORMS.register_module()
 @PRETRAIN_TRANSFORMS.register_module()
 class CheckedLoadImageFromFile(LoadImageFromFile):
-    """``LoadImageFromFile`` that names the file when it is missing, corrupt or has the wrong band count.
+    """``LoadImageFromFile`` that names the file when it is missing, corrupt, has the wrong band count or a
+    bit depth the pipeline does not expect.
 
-    mmcv's loader silently converts any band count to 3 channels and fails obscurely on undecodable
-    files; this one decodes the file as stored, checks it has ``expected_channels`` bands, then applies
-    ``color_type`` as usual.
+    mmcv's loader silently converts any band count to 3 channels (and 16-bit to 8-bit by dropping the low
+    byte) and fails obscurely on undecodable files; this one decodes the file as stored, checks it has
+    ``expected_channels`` bands, applies the bit-depth policy of
+    :func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`, then ``color_type`` as usual.
 
     Args:
         expected_channels: band count the file must have (3 for RGB, 4 for RGBIR, ...), or several allowed
             counts, e.g. ``(1, 3)`` for RGB datasets holding some greyscale files (COCO), which
             ``color_type='color'`` turns into 3 channels.
+        value_range: ``(low, high)``, or one pair per band, of the stored values, mapped linearly to
+            0..255 as uint8 (e.g. ``(0, 4095)`` for 12-bit imagery). ``None``: 8-bit images only, or any
+            bit depth as stored with ``color_type='unchanged'``.
     """
 
-    def __init__(self, expected_channels: Union[int, Sequence[int]] = 3, **kwargs):
+    def __init__(self, expected_channels: Union[int, Sequence[int]] = 3, value_range: Optional[ValueRange] = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.expected_channels = expected_channels
+        self.value_range = value_range
 
     def transform(self, results: dict) -> dict:
-        """Load ``img_path`` as stored, check its band count, then apply ``color_type`` and ``to_float32``."""
+        """Read ``results['img_path']`` and set ``img``, ``img_shape`` and ``ori_shape``."""
         path = results['img_path']
         img = read_image_file(path, 'image file', self.backend_args, self.imdecode_backend)
-        check_channels(img, self.expected_channels, path)
+        return self._checked(img, path, results)
+
+    def _checked(self, img: np.ndarray, name: str, results: dict) -> dict:
+        """``results`` with ``img`` checked and converted as the class docstring says."""
+        check_channels(img, self.expected_channels, name)
+        img = to_pipeline_values(img, name, self.value_range, self.color_type == 'unchanged')
         if self.color_type == 'grayscale' and img.ndim == 3:
             img = mmcv.bgr2gray(img)
         elif self.color_type == 'color' and img.ndim == 2:
@@ -47,7 +61,23 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         return results
 
     def __repr__(self) -> str:
-        return f'{super().__repr__()[:-1]}, expected_channels={self.expected_channels})'
+        return f'{super().__repr__()[:-1]}, expected_channels={self.expected_channels}, value_range={self.value_range})'
+
+
+@PLUGIN_TRANSFORMS.register_module('LoadImageFromNDArray')  # mmseg's inference API renames the loader to it
+@SEG_TRANSFORMS.register_module()
+class CheckedLoadImageFromNDArray(CheckedLoadImageFromFile):
+    """An image given as an array (``results['img']``, as mmseg's ``inference_model`` and ``MMSegInferencer``
+    pass arrays), checked like a file: band count, bit depth, then ``color_type``. The array is taken in the
+    loader's convention: BGR for 3 bands, file band order otherwise. A sample without an array is read
+    from ``img_path`` (mmseg's ``inference_model`` keeps the renamed step for later file inputs)."""
+
+    def transform(self, results: dict) -> dict:
+        """Check ``results['img']`` (or read ``img_path``) and set ``img``, ``img_shape`` and ``ori_shape``."""
+        if results.get('img') is None:
+            return super().transform(results)
+        results.setdefault('img_path', None)
+        return self._checked(results['img'], results['img_path'] or 'the input array', results)
 
 
 def remap_labels(label: np.ndarray, reduce_zero_label: bool, label_map=None) -> np.ndarray:
@@ -68,6 +98,10 @@ class CheckedLoadAnnotations(LoadAnnotations):
     """mmseg's ``LoadAnnotations`` that rejects, naming the file, a label map that is corrupt,
     multi-channel, of another size than its image (``ori_shape``), or holds values outside the classes.
 
+    An image without any label (no ``seg_map_path`` and no dataset keys, as mmseg's inference API and
+    ``MMSegInferencer`` pass it: they remove only steps named ``LoadAnnotations``) passes unchanged, so the
+    test pipelines serve inference too; a dataset sample without ``seg_map_path`` is an error.
+
     Args:
         num_classes: number of classes; valid values after ``reduce_zero_label``/``label_map`` are
             ``0..num_classes-1`` and ``ignore_index``. ``None`` takes the count of the dataset's classes,
@@ -81,6 +115,12 @@ class CheckedLoadAnnotations(LoadAnnotations):
         self.ignore_index = ignore_index
 
     def _load_seg_map(self, results: dict) -> None:
+        if 'seg_map_path' not in results:
+            if 'seg_fields' in results:  # a dataset sample: mmseg's datasets set seg_fields on every sample
+                raise ValueError(f'{type(self).__name__}: the sample of {results.get("img_path")} has no '
+                                 'seg_map_path: give the dataset its label folder (data_prefix.seg_map_path) '
+                                 'or a list file pairing images and labels')
+            return  # an image given to mmseg's inference API or MMSegInferencer: no label to load
         path = results['seg_map_path']
         label = read_image_file(path, 'label file', self.backend_args, self.imdecode_backend)
         if label.ndim == 3 and label.shape[2] == 1:
@@ -95,9 +135,19 @@ class CheckedLoadAnnotations(LoadAnnotations):
         results['seg_fields'].append('gt_seg_map')
 
     def to_class_indices(self, label: np.ndarray, path: str, results: dict) -> np.ndarray:
-        """The stored label map as class indices (mmseg's ``reduce_zero_label`` and ``label_map``)."""
+        """The stored label map as class indices (mmseg's ``reduce_zero_label`` and ``label_map``).
+
+        Labels are 8-bit class ids; a map stored with more bits (e.g. a 16-bit PNG) is accepted when every
+        value fits, and refused, naming the file and the values, when one does not (258 would wrap to 2).
+        """
         if self.reduce_zero_label is None:
             self.reduce_zero_label = results['reduce_zero_label']
+        if label.dtype != np.uint8:
+            values = np.unique(label)
+            bad = values[(values < 0) | (values > 255) | (values != np.round(values))]
+            if bad.size:
+                raise ValueError(f'label map {path} holds values {bad.tolist()[:10]} (stored as {label.dtype}); '
+                                 'class labels must be integers 0..255')
         return remap_labels(label.astype(np.uint8), self.reduce_zero_label, results.get('label_map'))
 
     def __repr__(self) -> str:

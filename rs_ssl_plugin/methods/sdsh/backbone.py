@@ -104,14 +104,19 @@ class SDSHViT(VisionTransformer):
         state_dict.update({prefix + k: v for k, v in converted.items()})
 
     def init_weights(self):
-        """The ViT's initialisation (or checkpoint), then truncated normal (std 0.02) for the new SDSH layers."""
+        """DINOv2's init of the SDSH Linear layers (truncated normal, std 0.02, zero bias), then the ViT's.
+
+        The SDSH layers are drawn first because mmengine loads a ``Pretrained`` ``init_cfg`` last, inside
+        ``super().init_weights()``: what the checkpoint holds (a trained SDSH backbone) replaces the draw,
+        what it lacks (a DINOv2 checkpoint has no SDSH layers) keeps it.
+        """
+        if not self.is_init:
+            for module in (self.pool_global, self.pool_local, self.hash_layer, self.ibot_projection):
+                for layer in module.modules():
+                    if isinstance(layer, nn.Linear):
+                        trunc_normal_(layer.weight, std=0.02)
+                        nn.init.zeros_(layer.bias)
         super().init_weights()
-        # The SDSH modules are never in a pretrained checkpoint: timm-style init as in DINOv2.
-        for module in (self.pool_global, self.pool_local, self.hash_layer, self.ibot_projection):
-            for layer in module.modules():
-                if isinstance(layer, nn.Linear):
-                    trunc_normal_(layer.weight, std=0.02)
-                    nn.init.zeros_(layer.bias)
 
     def forward_tokens(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Final-normed tokens ``(B, 1 + N, C)`` (class token first); ``masks`` ``(B, h, w)`` or ``(B, N)``

@@ -142,3 +142,49 @@ def test_attention_weighted_pooling_formula():
         weighted = sum(a[n] * patches[b, n] for n in range(3)) / 3  # mean over N, not normalised
         expected = F.layer_norm(torch.cat([cls[b], weighted]), (8, ), pool.norm.weight, pool.norm.bias, 1e-6)
         assert torch.allclose(pool(cls, patches)[b], expected, atol=1e-6)
+
+
+SDSH_MODULES = ('mask_token', 'pool_global.', 'pool_local.', 'hash_layer.', 'ibot_projection.')
+
+
+def tiny_vit(**kwargs):
+    return SDSHViT(**{k: v for k, v in TINY_BACKBONE.items() if k != 'type'}, **kwargs)
+
+
+def test_pretrained_init_keeps_every_weight_of_a_trained_backbone(tmp_path):
+    """A trained SDSH backbone loaded through init_cfg=Pretrained keeps its pooling, hash and iBOT layers."""
+    torch.manual_seed(0)
+    trained = tiny_vit()
+    with torch.no_grad():
+        for value in trained.state_dict().values():
+            if value.is_floating_point():
+                value.normal_()
+    path = tmp_path / 'sdsh.pth'
+    torch.save(dict(state_dict={f'backbone.{k}': v for k, v in trained.state_dict().items()}), path)
+    loaded = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    loaded.init_weights()
+    for key, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_pretrained_init_draws_what_the_checkpoint_lacks(tmp_path):
+    """A plain ViT checkpoint (no SDSH layers, as DINOv2's): the ViT is loaded, the SDSH Linear layers get
+    DINOv2's truncated-normal init (std 0.02, zero bias)."""
+    torch.manual_seed(0)
+    vit = {k: torch.randn_like(v) for k, v in tiny_vit().state_dict().items()
+           if not k.startswith(SDSH_MODULES) and v.is_floating_point()}
+    path = tmp_path / 'vit.pth'
+    torch.save(dict(state_dict=vit), path)
+    loaded = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    loaded.init_weights()
+    state = loaded.state_dict()
+    for key, value in vit.items():
+        assert torch.equal(state[key], value), key
+    for module in (loaded.pool_global, loaded.pool_local, loaded.hash_layer, loaded.ibot_projection):
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Linear):
+                assert 0.015 < layer.weight.std() < 0.025
+                assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    first = state['hash_layer.0.weight'].clone()
+    loaded.init_weights()  # a second call (mmengine warns) must not redraw anything
+    assert torch.equal(loaded.hash_layer[0].weight, first)

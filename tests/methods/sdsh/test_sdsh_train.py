@@ -211,7 +211,7 @@ def test_retrieve_tool_eval_saves_pr_curve(tmp_path):
     assert 0 <= metrics['retrieval/mAP'] <= 1 and (tmp_path / 'pr.png').is_file()
 
 
-def test_retrieve_tool_search(tmp_path):
+def test_retrieve_tool_search(tmp_path, capfd):
     root = write_class_folders(tmp_path / 'data', num_classes=2, per_class=3)
     model = build_tiny_sdsh()
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'ckpt.pth')
@@ -225,6 +225,8 @@ def test_retrieve_tool_search(tmp_path):
                              '--query', query, '--topk', '3', '--out', str(out),
                              '--save-index', str(tmp_path / 'index.pth')])
     assert results[0] == (query, 0.0) and len(results) == 3 and out.is_file()
+    printed = capfd.readouterr().out
+    assert f'indexing 6 images under {root}' in printed and '6/6' in printed  # a progress bar while indexing
     with pytest.raises(SystemExit, match='already exists'):
         retrieve.main(['search', str(tmp_path / 'cfg.py'), str(tmp_path / 'ckpt.pth'), '--load-index',
                        str(tmp_path / 'index.pth'), '--query', query, '--out', str(out)])
