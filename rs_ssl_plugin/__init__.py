@@ -9,10 +9,10 @@ the GELU MLP), ``engine/`` (schedulers' base), ``evaluation/`` (confusion matrix
 ``checkpoints/`` (reading, export, conversion, channel adaptation), ``apis/`` (tiled inference, retrieval
 search), ``visualization/`` and ``utils/`` (collectives, work dirs, configs).
 """
-from .checkpoints.reading import install_checkpoint_loader
+from .checkpoints.reading import register_safe_checkpoint_loaders
 from .compat import install_numpy2_fixes
 
-install_checkpoint_loader()
+register_safe_checkpoint_loaders()
 install_numpy2_fixes()
 
 from . import apis, checkpoints, datasets, engine, evaluation, methods, models, utils, visualization  # noqa: E402

@@ -16,11 +16,12 @@ import sys
 
 import torch
 from mmengine.utils import ProgressBar
-from mmseg.apis import init_model
 
 from rs_ssl_plugin.apis.scene_io import RasterScene, class_palette, scene_output_paths, segment_raster, window_settings
 from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, slide_windows
+from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
@@ -28,7 +29,7 @@ SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='model config')
-    parser.add_argument('checkpoint', help='fine-tuned checkpoint')
+    parser.add_argument('checkpoint', help='fine-tuned checkpoint (must fit the config\'s model exactly)')
     parser.add_argument('inputs', nargs='+', help='scene files and/or folders of scenes')
     parser.add_argument('--out-dir', required=True, help='folder for the outputs (created if missing)')
     parser.add_argument('--crop-size', type=int, nargs='+', help='window H [W] (default: test_cfg.crop_size)')
@@ -41,6 +42,7 @@ def parse_args(argv=None):
     parser.add_argument('--palette', help='mmseg dataset name whose palette colours the PNG '
                                           '(default: the palette in the checkpoint\'s dataset_meta)')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -48,7 +50,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         jobs = scene_output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
-        model = init_model(args.config, args.checkpoint, device=args.device)
+        model = init_segmentor(args.config, args.checkpoint, device=args.device)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
