@@ -74,6 +74,9 @@ class ResumableCheckpointHook(CheckpointHook):
             if is_main_process():
                 for stale in glob.glob(osp.join(glob.escape(self.out_dir), '.*.pth.partial')):
                     os.remove(stale)
+        self._restore_random_streams(runner)
+
+    def _restore_random_streams(self, runner) -> None:
         loaded, self._loaded = self._loaded, None
         if loaded is None or loaded[:2] != (runner.epoch, runner.iter):
             return  # a fresh run, or weights loaded with load_from only

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO, load_tool, tiny_upernet_config
+from conftest import REPO, load_tool, run_in_processes, tiny_upernet_config
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file
 from rs_ssl_plugin.engine import ResumableCheckpointHook, capture_random_state, restore_random_state
 from rs_ssl_plugin.utils.work_dir import find_resume_checkpoint, write_atomically
@@ -134,3 +134,24 @@ def test_shipped_configs_resume_exactly(path):
         assert not loader.get('persistent_workers', False)
     else:
         assert loader.num_workers >= 1
+
+
+def _gather_and_restore(rank):
+    torch.manual_seed(100 + rank)
+    hook = ResumableCheckpointHook(interval=1)
+    hook._gather_rng_states()
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    runner = SimpleNamespace(epoch=0, iter=3, train_loop=None,
+                             train_dataloader=SimpleNamespace(num_workers=1, persistent_workers=False))
+    hook._loaded = (0, 3, hook._rng_states)  # as after_load_checkpoint of a resumed checkpoint
+    hook._restore_random_streams(runner)
+    return len(hook._rng_states), torch.rand(4).numpy(), expected.numpy()
+
+
+def test_every_rank_restores_its_own_random_streams():
+    results = run_in_processes(_gather_and_restore, 2)
+    assert [count for count, _, _ in results] == [2, 2]
+    for _, drawn, expected in results:
+        np.testing.assert_array_equal(drawn, expected)
+    assert not np.array_equal(results[0][1], results[1][1])
