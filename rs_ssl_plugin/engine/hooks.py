@@ -129,11 +129,17 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def _save_checkpoint(self, runner) -> None:
         self._gather_rng_states()
-        super()._save_checkpoint(runner)
+        try:
+            super()._save_checkpoint(runner)
+        finally:  # a checkpoint saved by someone else later gets no stale states
+            self._rng_states = None
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
         self._gather_rng_states()
-        super()._save_best_checkpoint(runner, metrics)
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self._rng_states = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Add every rank's random generator states to the checkpoint."""

@@ -18,7 +18,7 @@ import rs_ssl_plugin  # noqa: F401
 from conftest import REPO, load_tool, run_in_processes, tiny_upernet_config
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file
 from rs_ssl_plugin.engine import ResumableCheckpointHook, capture_random_state, restore_random_state
-from rs_ssl_plugin.utils.work_dir import find_resume_checkpoint, write_atomically
+from rs_ssl_plugin.utils.work_dir import AtomicLocalBackend, find_resume_checkpoint, write_atomically
 
 
 def save(path, step):
@@ -104,6 +104,7 @@ def test_outdated_checkpoints_are_deleted_only_after_the_new_one_is_written(tmp_
                              logger=MMLogger.get_current_instance(), save_checkpoint=save_checkpoint)
     hook = ResumableCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
     hook.before_train(runner)
+    assert isinstance(hook.file_backend, AtomicLocalBackend)  # checkpoints, best ones too, written atomically
     hook._save_checkpoint_with_step(runner, 1, dict(iter=1))
     with pytest.raises(OSError, match='killed while writing'):
         hook._save_checkpoint_with_step(runner, 2, dict(iter=2))
