@@ -47,5 +47,5 @@ auto_scale_lr = dict(base_batch_size=256, enable=False)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3))
+    checkpoint=dict(type='ResumableCheckpointHook', interval=10, max_keep_ckpts=3))
 randomness = dict(seed=0)

@@ -38,7 +38,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # the official code keeps the epoch with the best val mIoU; the last one is kept as well
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
+    checkpoint=dict(type='ResumableCheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
                     save_best='hungarian/mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

@@ -53,5 +53,5 @@ model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameter
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+    checkpoint=dict(type='ResumableCheckpointHook', interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0)

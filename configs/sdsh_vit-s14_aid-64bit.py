@@ -98,7 +98,8 @@ test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     # the official run keeps the checkpoint with the best query mAP (model selection on the test queries)
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=epoch_length * 10, max_keep_ckpts=1,
-                    save_best='retrieval/mAP', rule='greater'))
+    # (ResumableCheckpointHook: checkpoints that resume exactly, docs/reliability.md)
+    checkpoint=dict(type='ResumableCheckpointHook', by_epoch=False, interval=epoch_length * 10,
+                    max_keep_ckpts=1, save_best='retrieval/mAP', rule='greater'))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -30,3 +30,7 @@ model = dict(
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained_backbone, prefix='backbone.')),
     decode_head=dict(num_classes=6),
     auxiliary_head=dict(num_classes=6))
+# checkpoints that resume exactly (random states, atomic writes; rs_ssl_plugin/engine/hooks.py) with a
+# fixed seed, so a killed run continued with --resume repeats the uninterrupted one (docs/reliability.md)
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
+randomness = dict(seed=0)

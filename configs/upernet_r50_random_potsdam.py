@@ -12,3 +12,7 @@ custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 crop_size = (512, 512)
 model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=6),
              auxiliary_head=dict(num_classes=6))
+# checkpoints that resume exactly (random states, atomic writes; rs_ssl_plugin/engine/hooks.py) with a
+# fixed seed, so a killed run continued with --resume repeats the uninterrupted one (docs/reliability.md)
+default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
+randomness = dict(seed=0)

@@ -5,18 +5,19 @@ registers the SSL parts into mmpretrain's registries and the segmentation parts 
 
 Layout: ``methods/<method>/`` holds everything one method uses (FALSE, SDCluster, IDDC, SDSH); the shared
 parts live in ``datasets/`` (data loading, checks, datasets, preparation), ``models/`` (data preprocessors,
-the GELU MLP), ``engine/`` (schedulers' base), ``evaluation/`` (confusion matrix, per-class metric),
-``checkpoints/`` (reading, export, conversion, channel adaptation), ``apis/`` (tiled inference, retrieval
-search), ``visualization/`` and ``utils/`` (collectives, work dirs, configs).
+batched augmentation, the GELU MLP), ``engine/`` (mixed precision, checkpoint and input-check hooks,
+schedulers' base), ``evaluation/`` (confusion matrix, per-class metric), ``checkpoints/`` (reading, export,
+conversion, channel adaptation), ``apis/`` (tiled inference, retrieval search), ``visualization/``,
+``registry.py`` (the transform scope of the checked loaders) and ``utils/`` (collectives, work dirs, configs).
 """
-from .checkpoints.reading import install_checkpoint_loader
+from .checkpoints.reading import register_safe_checkpoint_loaders
 from .compat import install_numpy2_fixes
 
-install_checkpoint_loader()
+register_safe_checkpoint_loaders()
 install_numpy2_fixes()
 
 from . import apis, checkpoints, datasets, engine, evaluation, methods, models, utils, visualization  # noqa: E402
 
-__all__ = ['apis', 'checkpoints', 'datasets', 'engine', 'evaluation', 'install_checkpoint_loader',
-           'install_numpy2_fixes', 'methods', 'models', 'utils', 'visualization']
+__all__ = ['apis', 'checkpoints', 'datasets', 'engine', 'evaluation', 'install_numpy2_fixes', 'methods', 'models',
+           'register_safe_checkpoint_loaders', 'utils', 'visualization']
 __version__ = '0.1.0'

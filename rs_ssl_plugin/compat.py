@@ -1,7 +1,8 @@
 """Fixes for running the pinned OpenMMLab stack on current numpy.
 
-mmcv 2.1.0's ``adjust_hue`` (called by mmpretrain's ``ColorJitter``) fails under numpy 2 for negative hue
-draws; :func:`install_numpy2_fixes` routes it to :func:`adjust_hue`.
+mmcv 2.1's ``adjust_hue`` (called by mmpretrain's ``ColorJitter``) fails under numpy 2 for negative hue
+draws; :func:`install_numpy2_fixes` routes it to :func:`adjust_hue` for exactly that combination and leaves
+other mmcv or numpy versions alone.
 """
 from typing import Optional
 
@@ -42,7 +43,17 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
 
 
+def needs_numpy2_fixes(mmcv_version: Optional[str] = None, numpy_version: Optional[str] = None) -> bool:
+    """Whether this is mmcv 2.1 running on numpy >= 2 (the combination whose ``adjust_hue`` fails); the
+    installed versions unless given."""
+    mmcv_version, numpy_version = mmcv_version or mmcv.__version__, numpy_version or np.__version__
+    return mmcv_version.split('.')[:2] == ['2', '1'] and np.lib.NumpyVersion(numpy_version) >= '2.0.0'
+
+
 def install_numpy2_fixes() -> None:
-    """Route ``mmcv.adjust_hue`` (called by mmpretrain's ``ColorJitter``) to :func:`adjust_hue`."""
+    """Route ``mmcv.adjust_hue`` (called by mmpretrain's ``ColorJitter``) to :func:`adjust_hue` on mmcv 2.1
+    with numpy >= 2; nothing otherwise."""
+    if not needs_numpy2_fixes():
+        return
     for module in (mmcv, mmcv.image, photometric):
         module.adjust_hue = adjust_hue

@@ -1,5 +1,5 @@
 """Shared test helpers: the repository root, loading a tool script, running tools, the gloo process group, and
-checks of what a Runner run learned, and a small fine-tuning data setup."""
+checks of what a Runner run learned, small fine-tuning and pre-training setups, and bitwise comparison."""
 import importlib.util
 import os
 import os.path as osp
@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -106,3 +107,77 @@ def assert_same_metrics(metrics, validated):
     """Every logged validation metric has the same value (NaN for NaN: a class absent from the data)."""
     assert validated and set(validated) <= set(metrics)
     np.testing.assert_equal({k: float(metrics[k]) for k in validated}, {k: float(v) for k, v in validated.items()})
+@pytest.fixture(scope='session')
+def synthetic_potsdam(tmp_path_factory):
+    """A tiny synthetic Potsdam (4 train, 2 val, 8 unlabeled 64 px scenes) shared by the tests of a session."""
+    from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
+    root = tmp_path_factory.mktemp('synthetic') / 'potsdam'
+    make_synthetic_potsdam(str(root), num_train=4, num_val=2, num_unlabeled=8, size=64, seed=3)
+    return str(root)
+
+
+def tiny_upernet_config(data_root, work_dir, num_workers=0):
+    """configs/demo/upernet_r18_false_synthetic.py (UperNet R18, dropout 0.1, ResumableCheckpointHook, seed 0)
+    shrunk for CPU tests: 8-channel stem, 32 px crops, 16-channel heads, no pre-trained backbone, 6 iterations
+    validated and checkpointed every 3."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'upernet_r18_false_synthetic.py'))
+    cfg.work_dir = str(work_dir)
+    cfg.model.backbone.update(init_cfg=None, stem_channels=8, base_channels=8)
+    cfg.model.data_preprocessor.size = (32, 32)
+    cfg.model.decode_head.update(in_channels=[8, 16, 32, 64], channels=16)
+    cfg.model.auxiliary_head.update(in_channels=32, channels=8)
+    cfg.train_dataloader.dataset.pipeline[2].scale = (64, 64)
+    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].update(num_workers=num_workers, persistent_workers=False)
+        cfg[loader].dataset.data_root = str(data_root)
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg.update(max_iters=6, val_interval=3)
+    cfg.param_scheduler[0].end = 6
+    cfg.default_hooks.checkpoint.update(interval=3, max_keep_ckpts=2)
+    cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def tiny_false_config(data_root, work_dir, num_workers=0):
+    """configs/demo/false_r18_synthetic.py (FALSE, ResNet-18, SimCLR augmentations) shrunk for CPU tests:
+    8-channel stem, 32 px views, batches of 4 (2 per epoch), 3 epochs checkpointed every epoch."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py'))
+    cfg.work_dir = str(work_dir)
+    cfg.model.backbone.update(stem_channels=8, base_channels=8)
+    cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
+    cfg.train_dataloader.update(batch_size=4, num_workers=num_workers, persistent_workers=False)
+    cfg.train_dataloader.dataset.data_root = str(data_root)
+    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    cfg.train_cfg.max_epochs = 3
+    cfg.param_scheduler[0].end = 3
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=3)
+    cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def assert_identical(a, b, where='checkpoint'):
+    """``a`` and ``b`` hold the same values bitwise: tensors, numpy arrays, mmengine's HistoryBuffers and
+    the containers and plain values around them."""
+    import numpy as np
+    import torch
+    from mmengine.logging import HistoryBuffer
+    assert type(a) is type(b), f'{where}: {type(a).__name__} vs {type(b).__name__}'
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), f'{where} differs'
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b), f'{where} differs'
+    elif isinstance(a, dict):
+        assert list(a) == list(b), f'{where}: keys {list(a)} vs {list(b)}'
+        for key in a:
+            assert_identical(a[key], b[key], f'{where}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f'{where}: {len(a)} vs {len(b)} items'
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f'{where}[{i}]')
+    elif isinstance(a, HistoryBuffer):
+        assert_identical(vars(a), vars(b), where)
+    else:
+        assert a == b, f'{where}: {a!r} vs {b!r}'

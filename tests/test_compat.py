@@ -1,4 +1,5 @@
-"""mmengine 0.10.7 must load its own Runner checkpoints under torch >= 2.6 once the plugin is imported."""
+"""mmengine 0.10.7 loads its own Runner checkpoints under torch >= 2.6 once the plugin is imported (weights
+only); the mmcv 2.1 hue fix for numpy 2."""
 import colorsys
 
 import numpy as np
@@ -68,3 +69,17 @@ def test_adjust_hue_works_with_numpy2_and_matches_the_definition(backend, hue):
         assert (difference == 0).mean() > 0.98 and difference.max() <= 6, (difference.max(), (difference > 0).mean())
     if hue == 0.0:
         assert np.abs(out.astype(int) - img.astype(int)).max() <= 8  # 8-bit HSV round trip only
+
+
+def test_hue_fix_applies_only_to_mmcv_2_1_with_numpy_2(monkeypatch):
+    import mmcv
+
+    from rs_ssl_plugin.compat import adjust_hue, install_numpy2_fixes, needs_numpy2_fixes
+    assert needs_numpy2_fixes('2.1.0', '2.0.2') and needs_numpy2_fixes('2.1.0', '2.4.6')
+    assert not needs_numpy2_fixes('2.2.0', '2.4.6') and not needs_numpy2_fixes('2.1.0', '1.26.4')
+    assert mmcv.adjust_hue is adjust_hue  # the pinned stack: mmcv 2.1.0, numpy 2
+    stock = object()
+    monkeypatch.setattr(mmcv, 'adjust_hue', stock)
+    monkeypatch.setattr(mmcv, '__version__', '2.2.0')
+    install_numpy2_fixes()
+    assert mmcv.adjust_hue is stock

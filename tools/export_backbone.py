@@ -12,6 +12,7 @@ import sys
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.utils.config_modules import build_config_module
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args():
@@ -23,6 +24,7 @@ def parse_args():
     parser.add_argument('--target-config', help='check that the backbone of this config receives every weight')
     parser.add_argument('--target-key', default='model.backbone', help='where the backbone sits in the config')
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
+    add_unsafe_load_argument(parser)
     return parser.parse_args()
 
 

@@ -19,7 +19,6 @@ import sys
 import torch
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
-from mmseg.apis import init_model
 
 from rs_ssl_plugin.apis.scene_io import (
     RasterScene,
@@ -30,8 +29,10 @@ from rs_ssl_plugin.apis.scene_io import (
     window_settings,
 )
 from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, slide_windows
+from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
@@ -40,7 +41,7 @@ def parse_args(argv=None):
     """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='model config')
-    parser.add_argument('checkpoint', help='fine-tuned checkpoint')
+    parser.add_argument('checkpoint', help='fine-tuned checkpoint (must fit the config\'s model exactly)')
     parser.add_argument('inputs', nargs='+', help='scene files and/or folders of scenes')
     parser.add_argument('--out-dir', required=True, help='folder for the outputs (created if missing)')
     parser.add_argument('--crop-size', type=int, nargs='+',
@@ -57,6 +58,7 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -65,7 +67,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         jobs = scene_output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
-        model = init_model(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
+        model = init_segmentor(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
     except (FileNotFoundError, FileExistsError, ValueError) as error:

@@ -22,6 +22,7 @@ from mmengine.config import DictAction
 
 from rs_ssl_plugin.apis.retrieval import evaluate_retrieval, search_folder
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args(argv=None):
@@ -34,6 +35,7 @@ def parse_args(argv=None):
         p.add_argument('checkpoint', help='SDSH checkpoint (the teacher is used)')
         p.add_argument('--cfg-options', nargs='+', action=DictAction, help='key=value overrides of the config')
         p.add_argument('--force', action='store_true', help='overwrite existing output files')
+        add_unsafe_load_argument(p)
     ev = sub.choices['eval']
     ev.add_argument('--work-dir', help='where logs go (default work_dirs/<config>_retrieval)')
     ev.add_argument('--pr-curve', help='save the precision-recall plot here (+ .json)')

@@ -1,4 +1,8 @@
-"""Test (and optionally visualise) a segmentation checkpoint with mmseg's tools/test.py arguments."""
+"""Test (and optionally visualise) a segmentation checkpoint with mmseg's tools/test.py arguments.
+
+The checkpoint must fit the config's model exactly (a pre-training checkpoint or one of another
+architecture is refused with the keys that do not match), and is read without running pickled code.
+"""
 import argparse
 import os
 import sys
@@ -6,11 +10,15 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from rs_ssl_plugin.checkpoints.reading import CheckpointError
+from rs_ssl_plugin.datasets.checks import require_empty_output_dir
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import (
+    add_unsafe_load_argument,
     check_is_segmentation_config,
     enable_label_output,
     enable_per_class_report,
+    enable_strict_checkpoint_loading,
     enable_tta,
     enable_visualization,
 )
@@ -25,16 +33,19 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
-    parser.add_argument('--out', help='directory to save the predicted label maps (PNG, one per image)')
+    parser.add_argument('--out', help='directory to save the predicted label maps (PNG, one per image); must be '
+                        'new or empty unless --force')
     parser.add_argument('--out-dir', help='directory for the per-class report: per_class_metrics.csv, '
                         'metrics.json (with the confusion matrix), confusion_matrix.png and colour predictions '
                         '(pred_colour/*.png, dataset palette)')
-    parser.add_argument('--force', action='store_true', help='write into a non-empty --out-dir, replacing files')
+    parser.add_argument('--force', action='store_true', help='write into a non-empty --out/--out-dir, replacing '
+                        'files')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory to save drawn predictions next to the ground truth')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
+    add_unsafe_load_argument(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_pipeline, tta_model)')
@@ -60,13 +71,21 @@ def main():
             enable_tta(cfg)
         if args.out_dir is not None:
             enable_per_class_report(cfg, args.out_dir, args.force)
-    except (FileExistsError, ValueError) as error:
+        if args.out is not None:
+            require_empty_output_dir(args.out, args.force)
+        if '://' not in args.checkpoint and not os.path.isfile(args.checkpoint):
+            raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    except (FileExistsError, FileNotFoundError, ValueError) as error:
         sys.exit(f'error: {error}')
     cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
     cfg.load_from = args.checkpoint
+    enable_strict_checkpoint_loading(cfg)
     if args.out is not None:
         enable_label_output(cfg, args.out, args.force)
-    Runner.from_cfg(cfg).test()
+    try:
+        Runner.from_cfg(cfg).test()
+    except CheckpointError as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

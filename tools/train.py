@@ -1,6 +1,7 @@
 """Train a self-supervised (mmpretrain scope) or segmentation (mmseg scope) config with mmseg's arguments.
 
-The registry scope comes from the config's ``default_scope``; ``custom_imports`` loads the plugin.
+The registry scope comes from the config's ``default_scope``; ``custom_imports`` loads the plugin. A plain
+``CheckpointHook`` becomes ``ResumableCheckpointHook``, so ``--resume`` continues a killed run exactly.
 """
 import argparse
 import os
@@ -11,9 +12,16 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from rs_ssl_plugin.checkpoints.reading import CheckpointError
 from rs_ssl_plugin.engine.mixed_precision import AUTOCAST_DTYPES
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import check_amp_device, disable_amp, enable_amp
+from rs_ssl_plugin.utils.runner_config import (
+    add_unsafe_load_argument,
+    check_amp_device,
+    disable_amp,
+    enable_amp,
+    enable_resumable_checkpoints,
+)
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 
@@ -25,8 +33,8 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true',
-                        help='resume from the config\'s load_from, or else from the latest checkpoint in the '
-                        'work_dir')
+                        help='resume from the config\'s load_from, or else from the work_dir\'s last_checkpoint '
+                        '(the newest intact checkpoint if that one is truncated)')
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument('--amp', action='store_true',
                            help='train in mixed precision (MixedPrecisionOptimWrapper): float16 autocast with a '
@@ -37,6 +45,7 @@ def parse_args():
                         help='autocast dtype of --amp (implies --amp; default: float16 on GPUs, bfloat16 on the CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
+    add_unsafe_load_argument(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
@@ -68,8 +77,12 @@ def main():
         check_work_dir_is_fresh(cfg.work_dir, cfg.resume)
     except (FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
+    enable_resumable_checkpoints(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as error:  # unreadable, unsafe or (init_cfg) unfitting checkpoints
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

@@ -23,9 +23,11 @@ import sys
 import numpy as np
 import torch
 
+from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
 from rs_ssl_plugin.methods.sdcluster.cluster_eval import cluster_eval_ids, load_cluster_eval
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.visualization.cluster_maps import cluster_map_paths, prototype_palette, write_cluster_maps
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -45,6 +47,7 @@ def parse_args(argv=None):
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity of the colours')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -54,8 +57,8 @@ def main(argv=None):
     try:
         paths = collect_image_files(args.inputs, IMAGE_EXTENSIONS)
         if args.seg_config:
-            from mmseg.apis import inference_model, init_model
-            model = init_model(args.seg_config, args.checkpoint, device=args.device)
+            from mmseg.apis import inference_model
+            model = init_segmentor(args.seg_config, args.checkpoint, device=args.device)
             num_clusters = len(model.dataset_meta['classes'])
         else:
             model = load_cluster_eval(args.checkpoint, args.config, args.device)

@@ -1,6 +1,13 @@
 """SDSH retrieval from the command line's point of view: evaluate a checkpoint on a config's test set, or index
 a folder of images with the teacher's hash codes and rank it by Hamming distance for a query image
-(``tools/retrieve.py``). Ties in Hamming distance keep index order (sorted file paths)."""
+(``tools/retrieve.py``). Ties in Hamming distance keep index order (sorted file paths).
+
+A saved index holds the fingerprint of the model that encoded it (hashes of the config's model and test
+pipeline and of the checkpoint file, and the code length): codes of another model are not comparable, so
+such an index is refused."""
+import hashlib
+import io
+import json
 import os.path as osp
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -10,12 +17,16 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
 
+from ..checkpoints.fit import load_checkpoint_strictly
+from ..checkpoints.reading import load_checkpoint_file
 from ..datasets.checks import list_images, require_dir
 from ..methods.sdsh.metric import binarize, hamming_distance
+from ..utils.runner_config import enable_strict_checkpoint_loading
+from ..utils.work_dir import write_atomically
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')
 
@@ -43,6 +54,7 @@ def evaluate_retrieval(config: str, checkpoint: str, cfg_options: Optional[dict]
     refuse_overwrite(pr_curve, force)
     cfg.work_dir = work_dir or osp.join('work_dirs', osp.splitext(osp.basename(config))[0] + '_retrieval')
     cfg.load_from = checkpoint
+    enable_strict_checkpoint_loading(cfg)
     cfg.model.backbone.pop('init_cfg', None)
     if pr_curve:
         cfg.test_evaluator.pr_curve_file = pr_curve
@@ -54,8 +66,66 @@ def build_model(cfg: Config, checkpoint: str, device: str = 'cpu'):
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     cfg.model.backbone.pop('init_cfg', None)
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    load_checkpoint_strictly(model, checkpoint)
     return model.to(device).eval()
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file's bytes (of the string itself for a URL)."""
+    digest = hashlib.sha256()
+    if not osp.isfile(path):
+        digest.update(path.encode())
+        return digest.hexdigest()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_fingerprint(cfg: Config, checkpoint: str) -> Dict[str, str]:
+    """What makes two sets of codes comparable: the model and test pipeline of the config (without
+    ``init_cfg``, which the checkpoint overrides) and the checkpoint's bytes, as SHA-256 hashes."""
+    model = cfg.model.to_dict()
+    model.get('backbone', {}).pop('init_cfg', None)
+    described = json.dumps(dict(model=model, pipeline=Config(dict(p=cfg.test_dataloader.dataset.pipeline)).to_dict()),
+                           sort_keys=True, default=str)
+    return dict(config=hashlib.sha256(described.encode()).hexdigest(), checkpoint=file_sha256(checkpoint))
+
+
+def write_index(path: str, paths: List[str], codes: torch.Tensor, fingerprint: Dict[str, str]) -> None:
+    """Write an index (image paths, their codes, the model fingerprint and code length) atomically."""
+    buffer = io.BytesIO()
+    torch.save(dict(paths=paths, codes=codes, fingerprint=dict(fingerprint, bits=codes.size(1))), buffer)
+    write_atomically(path, buffer.getvalue())
+
+
+def read_index(path: str, fingerprint: Dict[str, str]) -> Tuple[List[str], torch.Tensor]:
+    """The paths and codes of an index written by :func:`write_index` for the model of ``fingerprint``;
+    ``ValueError`` naming the file for anything else."""
+    index = load_checkpoint_file(path)
+    written_by = 'a dict with paths, codes and fingerprint written by tools/retrieve.py search --save-index'
+    if not isinstance(index, dict):
+        raise ValueError(f'{path} holds a {type(index).__name__}, not a retrieval index ({written_by})')
+    missing = [key for key in ('paths', 'codes', 'fingerprint') if key not in index]
+    if missing:
+        raise ValueError(f'{path} is not a retrieval index: it has no {", ".join(missing)} (keys: {sorted(index)}; '
+                         f'expected {written_by}; rebuild it with --save-index)')
+    paths, codes, saved = index['paths'], index['codes'], index['fingerprint']
+    if not (torch.is_tensor(codes) and codes.dim() == 2):
+        raise ValueError(f'{path}: codes must be a (images, bits) tensor, got {type(codes).__name__}'
+                         f'{" of shape " + str(tuple(codes.shape)) if torch.is_tensor(codes) else ""}')
+    if not (isinstance(paths, (list, tuple)) and all(isinstance(p, str) for p in paths)):
+        raise ValueError(f'{path}: paths must be a list of file names, got {type(paths).__name__}')
+    if len(paths) != codes.size(0):
+        raise ValueError(f'{path} holds {len(paths)} paths for {codes.size(0)} codes')
+    if not isinstance(saved, dict) or saved.get('bits') != codes.size(1):
+        raise ValueError(f'{path}: the fingerprint does not describe its {codes.size(1)}-bit codes')
+    differ = [f'{key} sha256 {str(saved.get(key))[:12]} vs {value[:12]}' for key, value in fingerprint.items()
+              if saved.get(key) != value]
+    if differ:
+        raise ValueError(f'{path} was encoded by another model than this config and checkpoint ({"; ".join(differ)}): '
+                         'its codes are not comparable; rebuild it with --save-index')
+    return list(paths), codes
 
 
 def encode(model, cfg: Config, paths: Sequence[str], batch_size: int, progress: bool = False) -> torch.Tensor:
@@ -107,19 +177,20 @@ def search_folder(config: str, checkpoint: str, query: str, folder: Optional[str
     refuse_overwrite(out, force)
     refuse_overwrite(save_index, force)
     cfg = load_config(config, cfg_options)
-    model = build_model(cfg, checkpoint, device)
+    fingerprint = model_fingerprint(cfg, checkpoint)
     if load_index:
-        index = torch.load(load_index, map_location='cpu', weights_only=True)
-        paths, codes = index['paths'], index['codes']
+        paths, codes = read_index(load_index, fingerprint)
     else:
         require_dir(folder, 'image folder')
         paths = list_images(folder, IMAGE_EXTENSIONS)
         if not paths:
             raise ValueError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) under {folder}')
+    model = build_model(cfg, checkpoint, device)
+    if not load_index:
         print(f'indexing {len(paths)} images under {folder}')
         codes = encode(model, cfg, paths, batch_size, progress=True)
         if save_index:
-            torch.save(dict(paths=paths, codes=codes), save_index)
+            write_index(save_index, paths, codes, fingerprint)
     query_code = encode(model, cfg, [query], 1)
     if query_code.size(1) != codes.size(1):
         raise ValueError(f'the index holds {codes.size(1)}-bit codes but the model gives {query_code.size(1)}')

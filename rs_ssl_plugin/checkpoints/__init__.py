@@ -7,9 +7,17 @@ from .channel_adapt import (
 )
 from .conversion import CONVERTERS, StateDict, convert_checkpoint, register_converter, strip_prefixes
 from .export import LoadReport, export_backbone, extract_backbone_state_dict, load_report, save_state_dict
-from .reading import install_checkpoint_loader, read_state_dict, unwrap_checkpoint
+from .reading import (
+    UnsafeCheckpointError,
+    allow_unsafe_load,
+    load_checkpoint_file,
+    read_state_dict,
+    register_safe_checkpoint_loaders,
+    unwrap_checkpoint,
+)
 
-__all__ = ['CONVERTERS', 'ChannelAdaptedPretrainedInit', 'LoadReport', 'StateDict', 'adapt_checkpoint_input_channels',
-           'adapt_input_channels', 'adapt_state_dict_input_channels', 'convert_checkpoint', 'export_backbone',
-           'extract_backbone_state_dict', 'install_checkpoint_loader', 'load_report', 'read_state_dict',
-           'register_converter', 'save_state_dict', 'strip_prefixes', 'unwrap_checkpoint']
+__all__ = ['CONVERTERS', 'ChannelAdaptedPretrainedInit', 'LoadReport', 'StateDict', 'UnsafeCheckpointError',
+           'adapt_checkpoint_input_channels', 'adapt_input_channels', 'adapt_state_dict_input_channels',
+           'allow_unsafe_load', 'convert_checkpoint', 'export_backbone', 'extract_backbone_state_dict',
+           'load_checkpoint_file', 'load_report', 'read_state_dict', 'register_converter',
+           'register_safe_checkpoint_loaders', 'save_state_dict', 'strip_prefixes', 'unwrap_checkpoint']

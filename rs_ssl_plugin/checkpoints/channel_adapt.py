@@ -82,7 +82,7 @@ def adapt_checkpoint_input_channels(src: str, dst: str, in_channels: int, key: O
     :func:`first_layer_key` under ``prefix``) adapted to ``in_channels`` bands. ``dst`` is never
     overwritten unless ``force``. Returns the adapted key."""
     if osp.exists(dst) and not force:
-        raise FileExistsError(f'{dst} already exists; not overwritten (use force=True)')
+        raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
     state_dict = read_state_dict(src)
     key = key or first_layer_key(state_dict, prefix)
     if key not in state_dict:

@@ -10,12 +10,13 @@ import json
 import os
 import os.path as osp
 import shutil
-import uuid
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
 import cv2
 import numpy as np
+
+from ..utils.work_dir import make_staging_dir, publish_dir, recover_interrupted_output
 
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 IMPERVIOUS, BUILDING, LOW_VEGETATION, TREE, CAR, CLUTTER = range(6)
@@ -461,17 +462,13 @@ def make_synthetic_potsdam(out_dir: str, num_train: int = 16, num_val: int = 4, 
     """
     params = dict(num_train=num_train, num_val=num_val, num_unlabeled=num_unlabeled, size=size, seed=seed)
     info = dataset_info(out_dir, params)
+    recover_interrupted_output(out_dir)
     if osp.exists(out_dir) and not (osp.isdir(out_dir) and not os.listdir(out_dir)):
         if existing_params(out_dir) == params:
             return info
         raise FileExistsError(f'{out_dir} already exists and does not hold a synthetic dataset made with '
                               f'{params}; nothing was overwritten (choose a new folder)')
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    # a sibling on the same file system, so the final rename is atomic; os.mkdir (unlike tempfile.mkdtemp)
-    # honours the umask, so the renamed dataset is as readable as any other new folder
-    staging = osp.join(parent, f'.{osp.basename(osp.abspath(out_dir))}.partial-{uuid.uuid4().hex[:8]}')
-    os.mkdir(staging)
+    staging = make_staging_dir(out_dir)
     try:
         for split, count in zip(SPLITS, (num_train, num_val, num_unlabeled)):
             for i in range(count):
@@ -485,9 +482,7 @@ def make_synthetic_potsdam(out_dir: str, num_train: int = 16, num_val: int = 4, 
         with open(osp.join(staging, MANIFEST), 'w') as f:
             json.dump(dict(params=params, classes=list(POTSDAM_CLASSES),
                            label_coding='0 = ignore, k = classes[k - 1]'), f, indent=2)
-        if osp.isdir(out_dir):
-            os.rmdir(out_dir)  # checked empty above; rmdir refuses if something appeared since
-        os.rename(staging, out_dir)
+        publish_dir(staging, out_dir)  # refuses if something appeared in out_dir since the check above
     finally:
         if osp.isdir(staging):
             shutil.rmtree(staging)

@@ -1,15 +1,44 @@
-"""Config changes that tools/train.py and tools/test.py make from their command-line options."""
+"""Command-line options shared by the tools, and the config changes that tools/train.py and tools/test.py
+make from theirs."""
+import argparse
 import logging
 from typing import Optional
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..checkpoints.reading import UNSAFE_LOAD_ENV, allow_unsafe_load
 from ..datasets.checks import require_empty_output_dir
 
-__all__ = ['check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp', 'enable_label_output',
-           'enable_per_class_report',
-           'enable_tta', 'enable_visualization']
+__all__ = ['add_unsafe_load_argument', 'check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp',
+           'enable_label_output', 'enable_per_class_report', 'enable_resumable_checkpoints',
+           'enable_strict_checkpoint_loading', 'enable_tta', 'enable_visualization']
+
+
+class _AllowUnsafeLoad(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        allow_unsafe_load()
+
+
+def add_unsafe_load_argument(parser: argparse.ArgumentParser) -> None:
+    """``--unsafe-load``: unpickle checkpoints fully (``RS_SSL_UNSAFE_LOAD=1``), for trusted legacy files."""
+    parser.add_argument('--unsafe-load', action=_AllowUnsafeLoad, nargs=0, default=False,
+                        help='unpickle checkpoints fully (runs any code they hold): only for trusted files that '
+                        f'the weights-only loader refuses; same as {UNSAFE_LOAD_ENV}=1')
+
+
+def enable_resumable_checkpoints(cfg: Config) -> None:
+    """Write checkpoints with ``ResumableCheckpointHook`` (exact ``--resume``, atomic writes; the same
+    arguments) where the config asks for mmengine's plain ``CheckpointHook``."""
+    hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if hook is not None and hook.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook'):
+        hook['type'] = 'ResumableCheckpointHook'
+
+
+def enable_strict_checkpoint_loading(cfg: Config) -> None:
+    """Refuse a ``load_from`` checkpoint whose weights do not fit the model (``CheckpointFitHook``)."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='CheckpointFitHook')]
 
 
 # float32 optimiser wrappers and their mixed-precision counterparts (registered names)

@@ -320,3 +320,19 @@ def test_tool_defaults_to_the_training_crop_for_whole_image_test_cfg(model, tool
     run_tool(tool, (str(config), str(checkpoint)), tmp_path / 'scene.tif', '--out-dir', tmp_path / 'out',
              '--cfg-options', 'model.test_cfg.mode=whole')
     assert (tmp_path / 'out' / 'scene_classes.tif').exists()
+def test_tool_refuses_checkpoints_of_another_model_and_names_unreadable_ones(tool, model_files, tmp_path):
+    config, _ = model_files
+    write_geotiff(tmp_path / 'scene.tif', rgb_scene(40, 40, seed=7))
+    init_default_scope('mmseg')
+    wider = ConfigDict(MODEL_CFG, backbone=dict(MODEL_CFG['backbone'], stem_channels=16, base_channels=16))
+    other = tmp_path / 'r18_wide.pth'
+    torch.save(dict(state_dict=MODELS.build(wider).state_dict()), other)
+    with pytest.raises(SystemExit, match=r'r18_wide.pth does not fit EncoderDecoder: .*weights have another shape '
+                                         r'.*backbone.conv1.weight \(16, 3, 7, 7\) vs \(8, 3, 7, 7\).*Hint: it '
+                                         'was trained with another architecture'):
+        run_tool(tool, (config, str(other)), tmp_path / 'scene.tif', '--out-dir', tmp_path / 'out')
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(open(model_files[1], 'rb').read()[:2000])
+    with pytest.raises(SystemExit, match=f'{truncated} is not a readable torch checkpoint'):
+        run_tool(tool, (config, str(truncated)), tmp_path / 'scene.tif', '--out-dir', tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()

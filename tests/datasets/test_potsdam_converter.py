@@ -209,3 +209,34 @@ def test_tool_runs(zips, tmp_path, monkeypatch, capsys):
     assert len(list((tmp_path / 'jpeg' / 'unlabeled').glob('*.jpg'))) == 4
     with pytest.raises(SystemExit, match='not empty'):
         runpy.run_path(osp.join(REPO, 'tools', 'dataset_converters', 'potsdam.py'), run_name='__main__')
+
+
+def test_force_swaps_in_the_new_dataset_and_an_interrupted_swap_loses_nothing(zips, tmp_path, monkeypatch):
+    """--force moves the old dataset aside, renames the new one in and only then deletes the old one; a run
+    killed between the two renames leaves the old dataset aside, and the next run puts it back first."""
+    import os
+    root, _ = zips
+    out = tmp_path / 'potsdam'
+    convert_potsdam(str(root), str(out), clip_size=150, stride=150)
+    before = sorted(str(p.relative_to(out)) for p in out.rglob('*'))
+    real_rename = os.rename
+
+    def killed_after_moving_aside(src, dst):
+        if '.partial-' in str(src):
+            raise KeyboardInterrupt  # the process dies before the new dataset is in place
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, 'rename', killed_after_moving_aside)
+    with pytest.raises(KeyboardInterrupt):
+        convert_potsdam(str(root), str(out), clip_size=150, stride=75, force=True)
+    monkeypatch.setattr(os, 'rename', real_rename)
+    assert not out.exists() and len(list(tmp_path.glob('.potsdam.replaced-*'))) == 1
+    stale = tmp_path / '.potsdam.partial-0badf00d'  # a staging folder left by an earlier killed run
+    (stale / 'img_dir').mkdir(parents=True)
+    with pytest.raises(FileExistsError, match='potsdam already exists and is not empty'):
+        convert_potsdam(str(root), str(out), clip_size=150, stride=75)  # refused before converting anything
+    assert sorted(str(p.relative_to(out)) for p in out.rglob('*')) == before  # the old dataset is back, whole
+    assert not stale.exists() and not list(tmp_path.glob('.potsdam.*'))
+    convert_potsdam(str(root), str(out), clip_size=150, stride=75, force=True)
+    assert json.loads((out / 'potsdam_manifest.json').read_text())['params']['stride'] == 75
+    assert [p.name for p in tmp_path.iterdir()] == ['potsdam']

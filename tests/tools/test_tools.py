@@ -280,7 +280,7 @@ def test_adapt_input_channels_tool(tmp_path):
     state = read_state_dict(str(tmp_path / 'rgbir.pth'))
     rgbir.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()}, strict=True)
     torch.testing.assert_close(rgbir.conv1.weight[:, :3], rgb.conv1.weight * 0.75)
-    with pytest.raises(SystemExit, match='already exists'):
+    with pytest.raises(SystemExit, match='rgbir.pth already exists; pass --force to overwrite it'):
         adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4'])
 
 

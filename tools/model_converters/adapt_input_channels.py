@@ -12,6 +12,7 @@ import sys
 
 from rs_ssl_plugin.checkpoints.channel_adapt import adapt_checkpoint_input_channels
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args(argv=None):
@@ -24,6 +25,7 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', default='', help='look for that kernel under this prefix only')
     parser.add_argument('--rgb-indices', type=int, nargs=3, default=(0, 1, 2), help='bands holding R, G, B')
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 

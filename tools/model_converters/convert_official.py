@@ -14,6 +14,7 @@ import sys
 from rs_ssl_plugin.checkpoints.conversion import CONVERTERS, convert_checkpoint
 from rs_ssl_plugin.utils.config_modules import build_config_module
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args():
@@ -26,6 +27,7 @@ def parse_args():
     parser.add_argument('--target-key', default='model.backbone', help='where that module sits in the config')
     parser.add_argument('--prefix', default='backbone.', help='prefix of the written keys')
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
+    add_unsafe_load_argument(parser)
     return parser.parse_args()
 
 

@@ -24,8 +24,10 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# non-persistent training workers restart every epoch from seeds of the (checkpointed) main process, so
+# --resume repeats the augmentations of an uninterrupted run
 train_dataloader = dict(
-    batch_size=64, num_workers=8, persistent_workers=True, drop_last=True,
+    batch_size=64, num_workers=8, persistent_workers=False, drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='images/train2017', seg_map_path='annotations/train2017'),

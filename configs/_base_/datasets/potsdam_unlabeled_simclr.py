@@ -33,7 +33,9 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=256,
     num_workers=8,
-    persistent_workers=True,
+    # workers restart every epoch from seeds of the (checkpointed) main process, so --resume repeats the
+    # augmentations of an uninterrupted run; persistent workers would carry their streams across epochs
+    persistent_workers=False,
     pin_memory=True,
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

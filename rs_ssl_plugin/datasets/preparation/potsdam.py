@@ -20,7 +20,6 @@ import os.path as osp
 import re
 import shutil
 import sys
-import uuid
 import warnings
 import zipfile
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -29,6 +28,7 @@ import cv2
 import numpy as np
 from mmengine.utils import ProgressBar
 
+from ...utils.work_dir import make_staging_dir, publish_dir, recover_interrupted_output
 from ..checks import decode_raster, require_empty_output_dir
 
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
@@ -179,7 +179,8 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
         unlabeled_format: ``'png'`` (lossless) or ``'jpeg'`` for the RGB crops in ``unlabeled/``: about 2.5x
             faster to decode in pre-training (docs/input_pipeline.md); labelled crops stay PNG.
         jpeg_quality: JPEG quality (1-100) of ``unlabeled_format='jpeg'``.
-        force: replace an existing non-empty ``out_dir``; otherwise it is an error and nothing is touched.
+        force: replace an existing non-empty ``out_dir`` (moved aside and deleted only once the new dataset
+            is in place); otherwise it is an error and nothing is touched.
 
     Returns the manifest (also written to ``out_dir/potsdam_manifest.json``).
     """
@@ -197,13 +198,12 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
         raise ValueError(f'jpeg_quality must be in 1..100, got {jpeg_quality}')
     unlabeled_stride = unlabeled_stride or stride
     image_zip, label_zip = find_zip(dataset_path, IMAGE_ZIPS[bands]), find_zip(dataset_path, LABEL_ZIPS[labels])
+    recover_interrupted_output(out_dir)
     require_empty_output_dir(out_dir, force)
     suffix = '.png' if bands == 'rgb' else '.tif'
     unlabeled_suffix = '.jpg' if unlabeled_format == 'jpeg' else suffix
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
     # written next to out_dir and renamed at the end, so an interrupted run leaves no partial dataset
-    staging = osp.join(parent, f'.{osp.basename(osp.abspath(out_dir))}.partial-{uuid.uuid4().hex[:8]}')
+    staging = make_staging_dir(out_dir)
     for sub in ('img_dir/train', 'img_dir/val', 'ann_dir/train', 'ann_dir/val', 'unlabeled'):
         os.makedirs(osp.join(staging, sub))
     counts = {'train': 0, 'val': 0, 'unlabeled': 0}
@@ -259,13 +259,7 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
             train_band_statistics=statistics.result())
         with open(osp.join(staging, MANIFEST), 'w') as f:
             json.dump(manifest, f, indent=2)
-        if osp.isdir(out_dir) and force:
-            shutil.rmtree(out_dir)
-        elif osp.isdir(out_dir):
-            os.rmdir(out_dir)  # checked empty above
-        elif osp.exists(out_dir):
-            os.remove(out_dir)
-        os.rename(staging, out_dir)
+        publish_dir(staging, out_dir, replace=force)
     finally:
         if osp.isdir(staging):
             shutil.rmtree(staging)

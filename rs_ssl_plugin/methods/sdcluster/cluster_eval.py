@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
+from ...checkpoints.fit import require_checkpoint_fits
 from ...checkpoints.reading import read_state_dict
 from .converter import convert_sdcluster_clustereval
 
@@ -54,14 +55,14 @@ def cluster_eval_config(config_path: Optional[str] = None) -> dict:
 def load_cluster_eval(checkpoint: str, config_path: Optional[str] = None, device: str = 'cpu') -> ClusterEval:
     """:class:`ClusterEval` with the teacher weights of ``checkpoint`` (``ClusterEval.pt``, an official or a
     plugin SDCluster training checkpoint), architecture from ``config_path`` or the official Swin-S."""
+    state_dict = convert_sdcluster_clustereval(read_state_dict(checkpoint))
     init_default_scope('mmpretrain')
     model = MODELS.build(cluster_eval_config(config_path))
-    state_dict = convert_sdcluster_clustereval(read_state_dict(checkpoint))
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
-    if missing or unexpected:
-        raise ValueError(f'{checkpoint} does not fit the ClusterEval architecture'
-                         f'{" of " + config_path if config_path else ""}: missing {missing[:5]}, '
-                         f'unexpected {unexpected[:5]}')
+    architecture = (f'the architecture of {config_path}' if config_path else
+                    'the default architecture (the official Swin-S with 256 prototypes)')
+    require_checkpoint_fits(model, state_dict, checkpoint, f'the checkpoint was not trained with {architecture}: '
+                            'pass --config with the SDCluster pre-training config it was trained with')
+    model.load_state_dict(state_dict)
     return model.to(device).eval()
 
 

@@ -224,6 +224,10 @@ def test_vis_cluster_tool(tmp_path):
     with pytest.raises(SystemExit, match='already exists'):
         main(args)
     main(args + ['--force', '--per-image-colors'])
+    # without --config the official Swin-S is built, which this tiny checkpoint does not fit
+    with pytest.raises(SystemExit, match=r'ClusterEval.pt does not fit ClusterEval: \d+ weights of the model are '
+                                         r'missing .*Hint: .*default architecture .*pass --config'):
+        main(args[:4] + ['--force', '--device', 'cpu'])
 
 
 def test_cluster_colours_do_not_depend_on_the_cluster_count():
