@@ -1,7 +1,7 @@
 """SDSH (GRSL 2026): self-distilled self-supervised hashing on DINOv2 ViT-S/14 for image retrieval
 (docs/sdsh.md)."""
 from .algorithm import SDSH
-from .backbone import SDSHViT, interpolate_pos_embed_dinov2
+from .backbone import SDSHViT
 from .converter import convert_dinov2_vit
 from .datasets import AIDRetrieval, RetrievalImageFolder, UCMercedRetrieval
 from .hash_layer import HashLayer
@@ -14,5 +14,4 @@ from .views import SDSHMultiCrop, sdsh_collate
 
 __all__ = ['AIDRetrieval', 'AttentionWeightedPooling', 'HashLayer', 'RetrievalImageFolder', 'RetrievalMetric', 'SDSH',
            'SDSHAmpOptimWrapper', 'SDSHDINOHead', 'SDSHMultiCrop', 'SDSHOptimWrapper', 'SDSHOptimWrapperConstructor',
-           'SDSHScheduleHook', 'SDSHViT', 'UCMercedRetrieval', 'convert_dinov2_vit', 'interpolate_pos_embed_dinov2',
-           'sdsh_collate']
+           'SDSHScheduleHook', 'SDSHViT', 'UCMercedRetrieval', 'convert_dinov2_vit', 'sdsh_collate']
