@@ -1,6 +1,6 @@
 """IDDC (IJCV 2024): unsupervised semantic segmentation by imbalance-aware discriminative clustering on frozen
 DINO ViT features, scored with Hungarian matching (docs/iddc.md)."""
-from .converter import convert_dino_vit
+from .converter import convert_dino_vit, convert_iddc_release
 from .data_preprocessor import MultiViewSegDataPreProcessor
 from .datasets import CocoStuff27Dataset, Potsdam3Dataset
 from .head import IDDCHead
@@ -11,5 +11,5 @@ from .views import AnisotropicRandomResize, OverlappingCropPair
 
 __all__ = ['AnisotropicRandomResize', 'CocoStuff27Dataset', 'HungarianIoUMetric', 'IDDC', 'IDDCHead',
            'MultiViewSegDataPreProcessor', 'OverlappingCropPair', 'Potsdam3Dataset', 'convert_dino_vit',
-           'hungarian_match', 'iddc_loss', 'matched_scores', 'negative_loss', 'positive_loss',
-           'sample_negative_shifts', 'weibull_balance_loss']
+           'convert_iddc_release', 'hungarian_match', 'iddc_loss', 'matched_scores', 'negative_loss',
+           'positive_loss', 'sample_negative_shifts', 'weibull_balance_loss']
