@@ -23,6 +23,9 @@ class FALSE(BaseSelfSupervisor):
     single-process one.
     """
 
+    # what SSLMonitorHook watches for collapse: the projections of both views
+    embedding_module = 'neck'
+
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         if not isinstance(inputs, list) or len(inputs) != 2:
