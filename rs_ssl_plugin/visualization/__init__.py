@@ -1,4 +1,6 @@
-"""Colouring of cluster and class maps."""
-from .cluster_maps import colorize_clusters, overlay, prototype_palette
+"""Colouring of cluster and class maps, legends and titled figures, PCA maps of dense features."""
+from .cluster_maps import cluster_legend, colorize_clusters, overlay, prototype_palette
+from .legend import legend_image, panel_figure, write_legend
 
-__all__ = ['colorize_clusters', 'overlay', 'prototype_palette']
+__all__ = ['cluster_legend', 'colorize_clusters', 'legend_image', 'overlay', 'panel_figure', 'prototype_palette',
+           'write_legend']
