@@ -72,7 +72,8 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', default='backbone.', help='key prefix of the backbone in the checkpoints')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
-    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--batch-size', type=int,
+                        help='images per forward pass (default 64; seg-probe: 8, of equal size, full resolution)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--seed', type=int, default=0, help='split, random init, probe sampling')
     parser.add_argument('--work-dir', help='results and feature cache (default work_dirs/eval_backbone/<config>)')
@@ -125,9 +126,10 @@ def main(argv=None):
             print(f'{backbone.label}: {backbone.weights}', flush=True)
             if args.task == 'seg-probe':
                 scores = seg_probe_scores(backbone, data, args.probe_stride, args.max_train_pixels,
-                                          settings['weight_decay'], args.seed, cache)
+                                          settings['weight_decay'], args.seed, cache, batch_size=args.batch_size or 8)
             else:
-                features = classification_features(backbone, train, test, args.img_size, args.batch_size, cache)
+                features = classification_features(backbone, train, test, args.img_size, args.batch_size or 64,
+                                                   cache)
                 scores = (knn_scores(features, classes, args.k, args.temperature) if args.task == 'knn' else
                           linear_scores(features, classes, args.weight_decay or WEIGHT_DECAYS, args.seed))
             result = dict(label=backbone.label, checkpoint=checkpoint, weights=backbone.weights, **scores)

@@ -10,7 +10,7 @@ import json
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -202,19 +202,43 @@ def probe_grid(height: int, width: int, stride: int) -> Tuple[int, int]:
     return -(-height // stride), -(-width // stride)
 
 
-def dense_probe_features(backbone: FrozenBackbone, sample: SegSample) -> Tuple[torch.Tensor, np.ndarray]:
-    """The backbone's outputs on one image (at its own size) and the image's label map."""
+def read_probe_sample(sample: SegSample) -> Tuple[np.ndarray, np.ndarray]:
+    """The RGB image and label map of one sample; raises naming the files when their sizes differ."""
     image = read_rgb_image(sample.img_path)
     label = read_label(sample)
     if label.shape != image.shape[:2]:
         raise ValueError(f'label map {sample.seg_map_path} is {label.shape[1]}x{label.shape[0]} but its image '
                          f'{sample.img_path} is {image.shape[1]}x{image.shape[0]}')
-    return backbone(backbone.preprocessing(image)[None]), label
+    return image, label
+
+
+def iter_probe_maps(backbone: FrozenBackbone, samples: Sequence[SegSample], stride: int,
+                    batch_size: int = 8) -> Iterator[Tuple[int, torch.Tensor, np.ndarray]]:
+    """``(index, multi-scale map (C, h, w), label map)`` of every sample, in order: images at their own size,
+    consecutive ones of the same size run through the backbone together (up to ``batch_size``), their maps
+    on the ``stride`` grid (:func:`probe_grid`, :func:`multi_scale_map`)."""
+    batch = []
+
+    def run():
+        height, width = batch[0][2].shape
+        images = torch.stack([backbone.preprocessing(image) for _, image, _ in batch])
+        maps = multi_scale_map(backbone(images), probe_grid(height, width, stride))
+        for (index, _, label), feature_map in zip(batch, maps):
+            yield index, feature_map, label
+
+    for index, sample in enumerate(samples):
+        image, label = read_probe_sample(sample)
+        if batch and (len(batch) == batch_size or label.shape != batch[0][2].shape):
+            yield from run()
+            batch = []
+        batch.append((index, image, label))
+    if batch:
+        yield from run()
 
 
 def sample_training_pixels(backbone: FrozenBackbone, data: SegProbeData, stride: int = 8,
                            max_pixels: Optional[int] = None, seed: int = 0, cache: Optional[FeatureCache] = None,
-                           progress: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+                           progress: bool = True, batch_size: int = 8) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(features (P, C) float16, labels (P,))``: multi-scale features (:func:`multi_scale_map` on the
     ``stride`` grid) of labelled grid cells of the training images, with labels sampled nearest on the grid.
 
@@ -231,10 +255,9 @@ def sample_training_pixels(backbone: FrozenBackbone, data: SegProbeData, stride:
         return cached['features'], cached['labels']
     update = progress_callback(len(data.train), progress)
     features, labels = [], []
-    for index, sample in enumerate(data.train):
-        outputs, label = dense_probe_features(backbone, sample)
-        grid = probe_grid(*label.shape, stride)
-        feats = multi_scale_map(outputs, grid)[0].flatten(1).t()
+    for index, feature_map, label in iter_probe_maps(backbone, data.train, stride, batch_size):
+        grid = feature_map.shape[-2:]
+        feats = feature_map.flatten(1).t()
         budget = max_pixels or TRAIN_VALUE_BUDGET // feats.size(1)
         per_image = max(1, budget // len(data.train))
         cells = F.interpolate(torch.from_numpy(label)[None, None].float(), size=grid, mode='nearest').long().flatten()
@@ -255,7 +278,7 @@ def sample_training_pixels(backbone: FrozenBackbone, data: SegProbeData, stride:
 
 def seg_probe_scores(backbone: FrozenBackbone, data: SegProbeData, stride: int = 8,
                      max_pixels: Optional[int] = None, weight_decay: float = 1e-4, seed: int = 0,
-                     cache: Optional[FeatureCache] = None, progress: bool = True) -> dict:
+                     cache: Optional[FeatureCache] = None, progress: bool = True, batch_size: int = 8) -> dict:
     """Train a 1x1 linear classifier on frozen multi-scale features of the training images
     (:func:`sample_training_pixels`, :func:`fit_linear_probe`) and score it on the test images: logits on the
     ``stride`` grid, upsampled bilinearly to the label size, one confusion matrix over the test set.
@@ -263,14 +286,12 @@ def seg_probe_scores(backbone: FrozenBackbone, data: SegProbeData, stride: int =
     Returns ``metrics`` (``mIoU``, ``mF1``, ``aAcc``, percent), ``per_class`` (IoU, F1, Precision, Recall) and
     the ``table`` text of :func:`~rs_ssl_plugin.evaluation.seg_metrics.format_table`.
     """
-    features, labels = sample_training_pixels(backbone, data, stride, max_pixels, seed, cache, progress)
+    features, labels = sample_training_pixels(backbone, data, stride, max_pixels, seed, cache, progress, batch_size)
     probe = fit_linear_probe(features, labels, len(data.classes), weight_decay)
     matrix = torch.zeros(len(data.classes), len(data.classes), dtype=torch.long)
     update = progress_callback(len(data.test), progress)
-    for sample in data.test:
-        outputs, label = dense_probe_features(backbone, sample)
-        feats = multi_scale_map(outputs, probe_grid(*label.shape, stride))[0].cpu()
-        logits = probe.logits(feats.permute(1, 2, 0)).permute(2, 0, 1)[None]
+    for _, feature_map, label in iter_probe_maps(backbone, data.test, stride, batch_size):
+        logits = probe.logits(feature_map.cpu().permute(1, 2, 0)).permute(2, 0, 1)[None]
         pred = F.interpolate(logits, size=label.shape, mode='bilinear', align_corners=False).argmax(dim=1)[0]
         matrix += confusion_matrix(torch.from_numpy(label.astype(np.int64)), pred, len(data.classes),
                                    ignore_index=data.ignore_index)
