@@ -117,6 +117,7 @@ class SSLMonitorHook(Hook):
         self._armed = False
         self._captured = None
         self._knn_samples = None
+        self._knn_preprocessing = None
 
     @staticmethod
     def _model(runner) -> nn.Module:
@@ -132,9 +133,11 @@ class SSLMonitorHook(Hook):
             raise ValueError(f'SSLMonitorHook: {type(model).__name__} has no module {name!r}; set '
                              'SSLMonitorHook(module=...) to the module whose output is the embedding') from error
         self._handle = module.register_forward_hook(self._capture)
-        if self.knn is not None:
+        if self.knn is not None:  # fail now, not after the first epoch, on a bad folder or band count
             classes, files = list_class_folder(self.knn['data_root'], depth=self.knn['depth'])
             self._knn_samples = (classes, *seeded_split(files, self.knn['train_ratio'], self.knn['seed']))
+            self._knn_preprocessing = Preprocessing.from_module(model.data_preprocessor)
+            model.get_submodule(self.knn['backbone'])
 
     def _capture(self, module, inputs, output) -> None:
         if self._armed and self._captured is None:
@@ -186,7 +189,7 @@ class SSLMonitorHook(Hook):
         module = model.get_submodule(self.knn['backbone'])
         was_training = module.training
         classes, train, test = self._knn_samples
-        backbone = FrozenBackbone(module, Preprocessing.from_module(model.data_preprocessor), 'online', 'training')
+        backbone = FrozenBackbone(module, self._knn_preprocessing, 'online', 'training')
         try:
             features = classification_features(backbone, train, test, self.knn['img_size'], self.knn['batch_size'],
                                                progress=False)
