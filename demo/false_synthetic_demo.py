@@ -137,7 +137,7 @@ def main():
     probe_json = osp.join(run_dir, 'frozen_probe', 'seg_probe_results.json')
     run_step('4. frozen-backbone probe: pre-trained vs random init',
              ['tools/eval_backbone.py', FINETUNE_CONFIG, backbone, 'random', '--task', 'seg-probe',
-              '--max-train-pixels', '20000', '--work-dir', osp.join(run_dir, 'frozen_probe'), '--cfg-options',
+              '--max-train-pixels', '5000', '--work-dir', osp.join(run_dir, 'frozen_probe'), '--cfg-options',
               *data_options])
 
     run_step('5. UperNet fine-tuning', ['tools/train.py', FINETUNE_CONFIG, '--work-dir', finetune_dir,

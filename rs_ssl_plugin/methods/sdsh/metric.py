@@ -67,8 +67,8 @@ def precision_recall_curve(ranked_relevance: torch.Tensor, cutoffs: Sequence[int
 
 def default_cutoffs(num_db: int, step: int = 500, min_points: int = 100) -> List[int]:
     """1, then every ``step`` items up to the database size (the official ``draw_range`` pattern), the step
-    shrunk so that the curve has at least about ``min_points`` points: every cutoff for a database of at most
-    ``min_points`` items (the official 500 would give 2 points for 128 images)."""
+    shrunk so that the curve has at least about ``min_points`` points: every cutoff for a database of fewer
+    than ``2 * min_points`` items (the official 500 would give 2 points for 128 images)."""
     step = max(1, min(step, num_db // min_points))
     return sorted(set([1] + list(range(step, num_db + 1, step)) + [num_db]))
 
