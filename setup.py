@@ -16,6 +16,7 @@ setup(
     packages=find_packages(exclude=('tests', 'configs', 'tools', 'bench')),
     python_requires='>=3.10',
     install_requires=read_requirements('requirements/runtime.txt'),
-    extras_require=dict(tests=read_requirements('requirements/tests.txt')),
+    extras_require=dict(tests=read_requirements('requirements/tests.txt'),
+                        optional=read_requirements('requirements/optional.txt')),
     license='Apache-2.0',
 )

@@ -17,8 +17,10 @@ model = dict(
     data_preprocessor=dict(type='MultiViewSegDataPreProcessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, size=(224, 224), pad_val=0,
                            seg_pad_val=255),
-    backbone=dict(type='mmpretrain.VisionTransformer', _scope_='mmpretrain', arch='deit-small', patch_size=16,
-                  img_size=224, qkv_bias=True, out_type='featmap', final_norm=True,
+    # mmpretrain's ViT with DINO's position-embedding interpolation (+0.1 offset): at inputs other than
+    # 224 px (e.g. the 320 px validation) its tokens equal the official model's
+    backbone=dict(type='mmpretrain.DINOVisionTransformer', _scope_='mmpretrain', arch='deit-small', patch_size=16,
+                  img_size=224, qkv_bias=True, out_type='featmap', final_norm=True, interpolate_offset=0.1,
                   init_cfg=dict(type='Pretrained', checkpoint=pretrained_backbone, prefix='backbone.')),
     head=dict(type='IDDCHead', in_channels=384, num_clusters=27),
     loss=dict(negative_weight=1.4, balance_weight=0.4, positive_gate=0.2, negative_gate=0.12,

@@ -55,3 +55,5 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(type='ResumableCheckpointHook', interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0)
+# collapse monitor: std of the normalised embeddings, mean pairwise cosine, effective rank (docs/evaluation.md)
+custom_hooks = [dict(type='SSLMonitorHook', interval=50)]

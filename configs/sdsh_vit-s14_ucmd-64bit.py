@@ -15,6 +15,8 @@ custom_hooks = [
     dict(type='SDSHScheduleHook', epoch_length=epoch_length, base_lr=1e-3, min_lr=1e-6, warmup_epochs=10,
          weight_decay=0.04, weight_decay_end=0.4, freeze_last_layer_epochs=1, momentum=0.992,
          final_momentum=1.0, warmup_teacher_temp=0.04, teacher_temp=0.07, warmup_teacher_temp_epochs=30),
+    # collapse monitor of the student's hash codes (docs/evaluation.md)
+    dict(type='SSLMonitorHook', interval=epoch_length),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=epochs * epoch_length, val_interval=epoch_length)
 default_hooks = dict(checkpoint=dict(interval=epoch_length * 10))

@@ -3,9 +3,11 @@
 1. generate the synthetic scenes (data/synthetic_potsdam, once),
 2. pre-train FALSE (ResNet-18) on the unlabeled scenes with tools/train.py,
 3. export the backbone with tools/export_backbone.py (checked against the UperNet backbone),
-4. fine-tune UperNet from it with tools/train.py,
-5. test with tools/test.py (per-class IoU table), then write colour predictions, an
-   image | ground truth | prediction mosaic and the loss curves.
+4. score the frozen backbone against random init with tools/eval_backbone.py (a 1x1 probe on its
+   multi-scale features: what pre-training alone learned, in seconds),
+5. fine-tune UperNet from it with tools/train.py,
+6. test with tools/test.py (per-class IoU table), then write colour predictions, an
+   image | ground truth | prediction figure with a legend and the loss curves.
 
 Every run writes into a new folder work_dirs/demo/<timestamp>; nothing earlier is touched.
 """
@@ -28,6 +30,7 @@ from mmseg.datasets import PotsdamDataset  # noqa: E402
 
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, make_synthetic_potsdam  # noqa: E402
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning  # noqa: E402
+from rs_ssl_plugin.visualization.legend import panel_figure, save_figure  # noqa: E402
 
 PRETRAIN_CONFIG = 'configs/demo/false_r18_synthetic.py'
 FINETUNE_CONFIG = 'configs/demo/upernet_r18_false_synthetic.py'
@@ -82,19 +85,30 @@ def colourise(index_map):
     return colour
 
 
-def write_colour_predictions(pred_dir, data_root, out_dir, mosaic_path, mosaic_rows=4):
-    """Write each predicted label map in colour to ``out_dir`` and an image | truth | prediction mosaic."""
+def write_colour_predictions(pred_dir, data_root, out_dir, figure_path, figure_rows=4):
+    """Colour PNGs of the predicted index maps, and a titled image | ground truth | prediction figure of the
+    first ``figure_rows`` with the class legend."""
     os.makedirs(out_dir)
-    rows = []
+    rows, names = [], []
     for i, pred_path in enumerate(sorted(glob.glob(osp.join(pred_dir, '*.png')))):
         name = osp.basename(pred_path)
         prediction = colourise(cv2.imread(pred_path, cv2.IMREAD_UNCHANGED))
         cv2.imwrite(osp.join(out_dir, name), prediction)
-        if i < mosaic_rows:
+        if i < figure_rows:
             image = cv2.imread(osp.join(data_root, 'img_dir', 'val', name))
             truth = colourise(cv2.imread(osp.join(data_root, 'ann_dir', 'val', name), cv2.IMREAD_UNCHANGED))
-            rows.append(np.hstack([image, truth, prediction]))
-    cv2.imwrite(mosaic_path, np.vstack(rows))
+            rows.append([panel[..., ::-1] for panel in (image, truth, prediction)])
+            names.append(name)
+    legend = (list(POTSDAM_CLASSES) + ['ignored (label 0)'], [tuple(c) for c in PALETTE_RGB] + [(0, 0, 0)])
+    save_figure(panel_figure(rows, ['image', 'ground truth', 'prediction'], legend, 'classes', row_titles=names,
+                             title='UperNet fine-tuned from the FALSE backbone, synthetic validation scenes'),
+                figure_path)
+
+
+def probe_scores(results_json):
+    """``{label: mIoU}`` of the frozen-probe results written by tools/eval_backbone.py."""
+    with open(results_json) as f:
+        return {r['label']: r['metrics']['mIoU'] for r in json.load(f)['results']}
 
 
 def main():
@@ -124,19 +138,26 @@ def main():
     finetune_dir = osp.join(run_dir, 'finetune')
     data_options = [data_option, f'val_dataloader.dataset.data_root={args.data_root}',
                     f'test_dataloader.dataset.data_root={args.data_root}']
-    run_step('4. UperNet fine-tuning', ['tools/train.py', FINETUNE_CONFIG, '--work-dir', finetune_dir,
+    probe_json = osp.join(run_dir, 'frozen_probe', 'seg_probe_results.json')
+    run_step('4. frozen-backbone probe: pre-trained vs random init',
+             ['tools/eval_backbone.py', FINETUNE_CONFIG, backbone, 'random', '--task', 'seg-probe',
+              '--max-train-pixels', '5000', '--work-dir', osp.join(run_dir, 'frozen_probe'), '--cfg-options',
+              *data_options])
+
+    run_step('5. UperNet fine-tuning', ['tools/train.py', FINETUNE_CONFIG, '--work-dir', finetune_dir,
                                         '--cfg-options', f'model.backbone.init_cfg.checkpoint={backbone}',
                                         *data_options])
 
     test_dir = osp.join(run_dir, 'test')
     pred_dir = osp.join(run_dir, 'pred_index')
-    run_step('5. test', ['tools/test.py', FINETUNE_CONFIG, latest_file(osp.join(finetune_dir, 'iter_*.pth')),
+    run_step('6. test', ['tools/test.py', FINETUNE_CONFIG, latest_file(osp.join(finetune_dir, 'iter_*.pth')),
                          '--work-dir', test_dir, '--out', pred_dir, '--cfg-options',
                          f'model.backbone.init_cfg.checkpoint={backbone}', *data_options])
 
     colour_dir = osp.join(run_dir, 'predictions')
     mosaic = osp.join(run_dir, 'image_truth_prediction.png')
     write_colour_predictions(pred_dir, args.data_root, colour_dir, mosaic)
+    probe = probe_scores(probe_json)
     curve = osp.join(run_dir, 'loss_curve.png')
     plot_loss_curves(pretrain_dir, finetune_dir, curve)
 
@@ -145,6 +166,8 @@ def main():
     print('\n=== result on the synthetic validation scenes ===')
     print(f'classes: {", ".join(POTSDAM_CLASSES)} (per-class IoU table above)')
     print(f'mIoU {metrics["mIoU"]:.2f}  mFscore {metrics.get("mFscore", float("nan")):.2f}  aAcc {metrics["aAcc"]:.2f}')
+    print(f'frozen 1x1 probe before fine-tuning, mIoU: FALSE backbone {probe["backbone.pth"]:.2f} vs random init '
+          f'{probe["random init"]:.2f} (tools/eval_backbone.py, {probe_json})')
     print(f'colour predictions: {colour_dir}\nimage | truth | prediction: {mosaic}\nloss curves: {curve}')
     print(f'demo finished in {(time.time() - started) / 60:.1f} min')
 

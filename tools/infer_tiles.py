@@ -4,11 +4,12 @@
         data/potsdam_tiles/ --out-dir work_dirs/upernet/tiles --batch-size 16 --amp bf16
 
 For each input (GeoTIFF, PNG, JPEG, ...; a folder means every such file under it) this writes
-<out-dir>/<name>_classes.tif (class ids, the CRS and transform of the source, a colour table) and
-<out-dir>/<name>_color.png. Windows follow mmseg's slide inference (crop size and stride default to the
-config's slide test_cfg, else to its training crop and 2/3 of it); --blend uniform reproduces its averaging,
-cosine/ramp blend overlaps smoothly. Pixels get the values the config's image loader gives (its value_range
-and color_type: 16-bit scenes need one of them, as in training).
+<out-dir>/<name>_classes.tif (class ids, the CRS and transform of the source, a colour table),
+<out-dir>/<name>_color.png and <out-dir>/<name>_legend.png (class names and colours of the PNG). Windows
+follow mmseg's slide inference (crop size and stride default to the config's slide test_cfg, else to its
+training crop and 2/3 of it); --blend uniform reproduces its averaging, cosine/ramp blend overlaps smoothly.
+Pixels get the values the config's image loader gives (its value_range and color_type: 16-bit scenes need
+one of them, as in training).
 GeoTIFFs are read lazily and the output is written as rows finish, so memory follows the batch and the
 scene width, not the scene size. Existing outputs are never overwritten without --force.
 """
@@ -22,6 +23,7 @@ from mmengine.utils import ProgressBar
 
 from rs_ssl_plugin.apis.scene_io import (
     RasterScene,
+    class_names,
     class_palette,
     image_loading,
     scene_output_paths,
@@ -33,6 +35,7 @@ from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
+from rs_ssl_plugin.visualization.legend import write_legend
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
@@ -70,6 +73,7 @@ def main(argv=None):
         model = init_segmentor(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
+        names = class_names(model, args.palette)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
     on_cuda = model.data_preprocessor.device.type == 'cuda'
@@ -77,14 +81,15 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
         model = model.to(memory_format=torch.channels_last)
     os.makedirs(args.out_dir, exist_ok=True)
-    for scene_path, tif_path, png_path in jobs:
-        print(f'{scene_path} -> {tif_path}, {png_path}')
+    for scene_path, tif_path, png_path, legend_path in jobs:
+        print(f'{scene_path} -> {tif_path}, {png_path}, {legend_path}')
         try:
             with RasterScene(scene_path) as scene:
                 bar = ProgressBar(len(slide_windows(scene.height, scene.width, crop_size, stride)))
                 segment_raster(model, scene, tif_path, png_path, palette, crop_size, stride,
                                batch_size=args.batch_size, blend=args.blend, amp=args.amp,
                                channels_last=on_cuda, progress=bar.update, **image_loading(model))
+            write_legend(legend_path, names, palette[:len(names)], f'classes of {os.path.basename(png_path)}')
         except (OSError, ValueError) as error:
             sys.exit(f'\nerror: {error}')
         print()

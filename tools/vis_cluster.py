@@ -9,9 +9,10 @@ segmentor whose predictions are cluster ids (e.g. IDDC).
     # an mmseg segmentor (IDDC)
     python tools/vis_cluster.py iter_2000.pth images/ --seg-config configs/iddc_vit-s16_potsdam3.py
 
-For every input writes <name>_clusters.png (uint8 ids, or uint16 above 256 clusters), <name>_color.png and
-<name>_overlay.png. Colours are fixed per cluster across images; --per-image-colors rescales them per
-image with the JET map, as the official visualiser does. Inputs: image files or folders (JPEG, PNG, TIFF,
+For every input writes <name>_clusters.png (uint8 ids, or uint16 above 256 clusters), <name>_color.png,
+<name>_overlay.png and <name>_figure.png (image | clusters | overlay, titled, with a legend of the
+clusters). Colours are fixed per cluster across images; --per-image-colors rescales them per image with
+the JET map, as the official visualiser does. Inputs: image files or folders (JPEG, PNG, TIFF,
 GeoTIFF); ClusterEval runs at native resolution and upsamples the stride-16 scores (nearest, as official).
 Existing outputs are never overwritten unless --force.
 """
@@ -78,7 +79,7 @@ def main(argv=None):
             ids = inference_model(model, path).pred_sem_seg.data[0].cpu().numpy()
         else:
             ids = cluster_eval_ids(model, rgb, args.device)
-        write_cluster_maps(ids, rgb, outputs, palette, args.per_image_colors, args.alpha)
+        write_cluster_maps(ids, rgb, outputs, palette, args.per_image_colors, args.alpha, osp.basename(path))
         print(f'{path}: {len(np.unique(ids))} clusters -> {outputs["overlay"]}')
 
 

@@ -169,7 +169,8 @@ def search_folder(config: str, checkpoint: str, query: str, folder: Optional[str
                   cfg_options: Optional[dict] = None, force: bool = False) -> List[Tuple[str, float]]:
     """The ``topk`` images nearest to ``query`` in Hamming distance, from the images under ``folder`` (encoded
     now, and saved to ``save_index`` if given) or from an index written earlier (``load_index``); prints the
-    ranking, draws it to ``out`` and returns ``(path, distance)`` pairs."""
+    ranking, draws it to ``out`` and returns ``(path, distance)`` pairs. A query that is itself in the index
+    ranks first among the images at its distance (0), the others keep index order."""
     if not osp.isfile(query):
         raise FileNotFoundError(f'query image {query} does not exist')
     if bool(folder) == bool(load_index):
@@ -195,7 +196,10 @@ def search_folder(config: str, checkpoint: str, query: str, folder: Optional[str
     if query_code.size(1) != codes.size(1):
         raise ValueError(f'the index holds {codes.size(1)}-bit codes but the model gives {query_code.size(1)}')
     distance = hamming_distance(query_code, codes)[0]
-    order = torch.sort(distance, stable=True).indices[:topk]
+    # the query itself, when indexed, comes first among its ties (then index order)
+    is_query = torch.tensor([osp.realpath(p) == osp.realpath(query) for p in paths])
+    by_query = torch.sort((~is_query).to(torch.uint8), stable=True).indices
+    order = by_query[torch.sort(distance[by_query], stable=True).indices][:topk]
     results = [(paths[i], float(distance[i])) for i in order]
     for rank, (path, d) in enumerate(results, 1):
         print(f'{rank:3d}  hamming={d:g}  {path}')

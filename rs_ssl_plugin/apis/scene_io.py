@@ -5,7 +5,8 @@
   sequentially and re-decode from the start for every window above the last one read.
 - :class:`ClassMapWriter` writes ``<stem>_classes.tif`` (class ids, the source's CRS and transform, a
   colour table) and ``<stem>_color.png`` as rows arrive, through temporary files that replace the outputs
-  only once complete, so an interrupted run leaves no partial output under the final names.
+  only once complete, so an interrupted run leaves no partial output under the final names;
+  ``tools/infer_tiles.py`` writes the colours' legend beside them (``<stem>_legend.png``).
 """
 import os
 import os.path as osp
@@ -17,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import rasterio
-from mmseg.utils import get_palette
+from mmseg.utils import get_classes, get_palette
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 from torch import nn
@@ -198,8 +199,9 @@ def segment_raster(model, scene: RasterScene, tif_path: str, png_path: str, pale
         raise
 
 
-def scene_output_paths(scenes: Sequence[str], out_dir: str, force: bool = False) -> List[Tuple[str, str, str]]:
-    """``(scene, classes.tif, color.png)`` per scene; refuses existing outputs without ``force``."""
+def scene_output_paths(scenes: Sequence[str], out_dir: str,
+                       force: bool = False) -> List[Tuple[str, str, str, str]]:
+    """``(scene, classes.tif, color.png, legend.png)`` per scene; refuses existing outputs without ``force``."""
     jobs, owners = [], {}
     for scene in scenes:
         stem = osp.splitext(osp.basename(scene))[0]
@@ -207,7 +209,7 @@ def scene_output_paths(scenes: Sequence[str], out_dir: str, force: bool = False)
             raise ValueError(f'{owners[stem]} and {scene} would both write {stem}_classes.tif: '
                              'segment them into different --out-dir folders')
         owners[stem] = scene
-        outputs = (osp.join(out_dir, f'{stem}_classes.tif'), osp.join(out_dir, f'{stem}_color.png'))
+        outputs = tuple(osp.join(out_dir, f'{stem}_{kind}') for kind in ('classes.tif', 'color.png', 'legend.png'))
         existing = [p for p in outputs if osp.exists(p)]
         if existing and not force:
             raise FileExistsError(f'{existing[0]} exists; pass --force to overwrite it')
@@ -246,6 +248,14 @@ def image_loading(model: nn.Module) -> dict:
     cfg = getattr(model, 'cfg', None) or {}
     pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline') or [{}]
     return dict(value_range=pipeline[0].get('value_range'), color_type=pipeline[0].get('color_type', 'color'))
+
+
+def class_names(model: nn.Module, dataset_name: Optional[str] = None) -> Sequence[str]:
+    """Class names: mmseg's of ``dataset_name``, else the checkpoint's dataset_meta, else ``class <id>``."""
+    if dataset_name:
+        return get_classes(dataset_name)
+    names = (getattr(model, 'dataset_meta', None) or {}).get('classes')
+    return names or [f'class {i}' for i in range(max(model.out_channels, 2))]
 
 
 def class_palette(model: nn.Module, dataset_name: Optional[str] = None) -> Sequence[Sequence[int]]:

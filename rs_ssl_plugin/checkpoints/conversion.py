@@ -11,14 +11,22 @@ from .reading import read_state_dict
 
 StateDict = Dict[str, torch.Tensor]
 CONVERTERS: Dict[str, Callable[[StateDict], StateDict]] = {}
+# the key prefix each format's output is written under by default
+OUTPUT_PREFIXES: Dict[str, str] = {}
 
 
-def register_converter(name: str):
-    """Decorator registering ``fn(state_dict) -> state_dict`` as the converter for format ``name``."""
+def register_converter(name: str, prefix: str = 'backbone.'):
+    """Decorator registering ``fn(state_dict) -> state_dict`` as the converter for format ``name``.
+
+    ``prefix``: what :func:`convert_checkpoint` puts before the converted keys by default: ``'backbone.'``
+    for a backbone (``init_cfg=Pretrained`` / ``load_from``), ``''`` for a whole model whose converted keys
+    already name its parts (e.g. ``backbone.*`` and ``head.*`` of a segmentor).
+    """
     def register(fn):
         if name in CONVERTERS:
             raise KeyError(f'a converter for {name!r} is already registered')
         CONVERTERS[name] = fn
+        OUTPUT_PREFIXES[name] = prefix
         return fn
     return register
 
@@ -39,18 +47,19 @@ def strip_prefixes(state_dict: StateDict, prefixes: Iterable[str]) -> StateDict:
 
 
 def convert_checkpoint(src: str, dst: str, fmt: str, target_module: Optional[nn.Module] = None,
-                       prefix: str = 'backbone.', force: bool = False) -> Optional[LoadReport]:
+                       prefix: Optional[str] = None, force: bool = False) -> Optional[LoadReport]:
     """Convert the official checkpoint ``src`` of format ``fmt`` and write ``{'state_dict': ...}`` to ``dst``.
 
-    Keys are written under ``prefix`` so ``init_cfg=dict(type='Pretrained', prefix='backbone.')`` and
-    ``load_from`` both accept the file. With ``target_module`` nothing is written unless every tensor of the
-    target receives a weight of the right shape; the load report is returned. ``dst`` is never overwritten
-    unless ``force``.
+    Keys are written under ``prefix`` (default: the format's, see :func:`register_converter`), so for a
+    backbone ``init_cfg=dict(type='Pretrained', prefix='backbone.')`` and ``load_from`` both accept the
+    file. With ``target_module`` nothing is written unless every tensor of the target receives a weight of
+    the right shape; the load report is returned. ``dst`` is never overwritten unless ``force``.
     """
     if fmt not in CONVERTERS:
         raise KeyError(f'unknown checkpoint format {fmt!r}; known: {sorted(CONVERTERS)}')
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
+    prefix = OUTPUT_PREFIXES[fmt] if prefix is None else prefix
     converted = CONVERTERS[fmt](read_state_dict(src))
     report = None
     if target_module is not None:

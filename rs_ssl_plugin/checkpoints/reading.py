@@ -121,13 +121,18 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu', allowed: Iterable
 
 def unwrap_checkpoint(checkpoint: dict, path: str = 'checkpoint') -> Dict[str, torch.Tensor]:
     """The tensors of ``checkpoint``, taken from the first wrapper key of :data:`WRAPPER_KEYS` that holds a
-    dict, repeatedly; non-tensor entries (``meta``, ``message_hub``, ...) are dropped."""
+    dict, repeatedly; non-tensor entries (``meta``, ``message_hub``, ...) are dropped. A dict holding only
+    state dicts (``{'backbone': {...}, 'classifier': {...}}``) gives their tensors as ``backbone.<key>``,
+    ``classifier.<key>``, the names they have in the model holding those modules."""
     if not isinstance(checkpoint, dict):
         raise ValueError(f'{path} does not hold a state dict (found {type(checkpoint).__name__})')
     for key in WRAPPER_KEYS:
         if isinstance(checkpoint.get(key), dict):
             return unwrap_checkpoint(checkpoint[key], path)
     tensors = OrderedDict((k, v) for k, v in checkpoint.items() if torch.is_tensor(v))
+    if not tensors:  # a dict of module state dicts (IDDC's release: backbone, head_nonlinear, classifier)
+        tensors = OrderedDict((f'{name}.{k}', v) for name, part in checkpoint.items() if isinstance(part, dict)
+                              for k, v in part.items() if torch.is_tensor(v))
     if not tensors:
         raise ValueError(f'{path} holds no tensors (top-level keys: {sorted(checkpoint)[:10]})')
     return tensors

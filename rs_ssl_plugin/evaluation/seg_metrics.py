@@ -13,6 +13,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
+from ..visualization.legend import write_legend
 from .confusion import confusion_matrix
 
 PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall')
@@ -95,7 +96,8 @@ class PerClassSegMetric(BaseMetric):
             confusion matrix) and ``confusion_matrix.png``. Files of another run are not overwritten
             unless ``overwrite``; this metric's own files are refreshed at every evaluation.
         save_predictions: also write each prediction as a colour PNG (the dataset palette) to
-            ``output_dir/pred_colour/<image name>.png``.
+            ``output_dir/pred_colour/<image name>.png``, and the palette's legend (class names and colours) to
+            ``output_dir/pred_colour_legend.png``.
         label_dir: if given, writes each prediction as a class-index PNG ``label_dir/<image name>.png`` in the
             coding of the dataset's label files (+1 with ``reduce_zero_label``), as ``IoUMetric``'s
             ``output_dir`` does (``tools/test.py --out``).
@@ -168,6 +170,9 @@ class PerClassSegMetric(BaseMetric):
                 metrics[f'{name}.{cls}'] = round(100 * float(scores[name][i]), 2)
         if self.output_dir is not None:
             self._save_reports(classes, matrix, scores, metrics)
+        if self.save_predictions:
+            write_legend(self._claim(osp.join(self.output_dir, 'pred_colour_legend.png')), classes,
+                         self.dataset_meta['palette'][:len(classes)], 'classes (pred_colour)')
         return metrics
 
     def _save_reports(self, classes, matrix, scores, metrics) -> None:

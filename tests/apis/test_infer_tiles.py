@@ -214,6 +214,9 @@ def test_tool_keeps_georeferencing_and_matches_mmseg(model, tool, model_files, t
     np.testing.assert_array_equal(classes, stock_prediction(model, rgb))
     colour = np.asarray(Image.open(out / 'top_potsdam_2_10_color.png').convert('RGB'))
     np.testing.assert_array_equal(colour, np.asarray(PALETTE, np.uint8)[classes])
+    legend = np.asarray(Image.open(out / 'top_potsdam_2_10_legend.png').convert('RGB'))
+    for rgb in PALETTE:  # a swatch of every class colour
+        assert (legend == np.asarray(rgb, np.uint8)).all(axis=-1).sum() >= 300, rgb
     assert not list(out.glob('*partial*'))
 
 

@@ -95,6 +95,9 @@ def test_report_files_and_colour_predictions(tmp_path):
     assert cv2.imread(str(tmp_path / 'confusion_matrix.png')) is not None
     colour = cv2.imread(str(tmp_path / 'pred_colour' / 'tile_0.png'))[..., ::-1]
     np.testing.assert_array_equal(colour, np.array(PALETTE, np.uint8)[data[0]['pred_sem_seg']['data'][0].numpy()])
+    legend = cv2.imread(str(tmp_path / 'pred_colour_legend.png'))[..., ::-1]
+    for rgb in PALETTE:  # the legend shows a swatch of every class colour
+        assert (legend == np.array(rgb, np.uint8)).all(axis=-1).sum() >= 300, rgb
     # a second evaluation of the same metric refreshes its files; another metric refuses to overwrite them
     metric.results = []
     evaluate(metric, data)
@@ -122,7 +125,7 @@ def test_test_tool_writes_per_class_report(tmp_path):
     output = result.stdout + result.stderr
     assert 'per-class results' in output and 'low_vegetation' in output and 'per_class/mIoU' in output
     assert {p.name for p in out_dir.iterdir()} == {'per_class_metrics.csv', 'metrics.json', 'confusion_matrix.png',
-                                                  'pred_colour'}
+                                                  'pred_colour', 'pred_colour_legend.png'}
     assert sorted(p.name for p in (out_dir / 'pred_colour').iterdir()) == ['synth_val_0000.png', 'synth_val_0001.png']
     drawn = sorted(p.name for p in (tmp_path / 'vis').rglob('*.png'))  # every image, not every 50th
     assert len(drawn) == 2 and 'synth_val_0000' in drawn[0] and 'synth_val_0001' in drawn[1]

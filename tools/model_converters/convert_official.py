@@ -6,7 +6,8 @@
 The input may be a raw state dict or wrapped in 'state_dict'/'model'/'teacher'; prefixes such as 'module.'
 are stripped by each format. With --target-config the backbone of that config (or --target-key) is built and
 nothing is written unless its every tensor receives a weight and no weight is left over. The output,
-{'state_dict': {'backbone.*': ...}}, works with init_cfg=dict(type='Pretrained', prefix='backbone.').
+{'state_dict': {'backbone.*': ...}}, works with init_cfg=dict(type='Pretrained', prefix='backbone.'); the
+whole-model formats (iddc: IDDC's released segmentor) write the model's own keys, for load_from / tools/test.py.
 """
 import argparse
 import sys
@@ -25,7 +26,8 @@ def parse_args():
     parser.add_argument('--format', required=True, choices=sorted(CONVERTERS), help='layout of the source')
     parser.add_argument('--target-config', help='check the result against the module of this config')
     parser.add_argument('--target-key', default='model.backbone', help='where that module sits in the config')
-    parser.add_argument('--prefix', default='backbone.', help='prefix of the written keys')
+    parser.add_argument('--prefix', help="prefix of the written keys (default: the format's: 'backbone.' for "
+                        "backbones, '' for whole models such as iddc and sdcluster-clustereval)")
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
     add_unsafe_load_argument(parser)
     return parser.parse_args()

@@ -24,6 +24,9 @@ class FALSE(BaseSelfSupervisor):
     single-process one.
     """
 
+    # what SSLMonitorHook watches for collapse: the projections of both views
+    embedding_module = 'neck'
+
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         """``loss`` over this rank's anchors of the gathered embeddings, and the number of ``false_negative_pairs``."""

@@ -1,4 +1,5 @@
-"""Official DINO ViT checkpoints (facebookresearch/dino) to mmpretrain's ``VisionTransformer`` keys.
+"""Official DINO ViT checkpoints (facebookresearch/dino) to mmpretrain's ``VisionTransformer`` keys, and IDDC's
+released models to the :class:`~rs_ssl_plugin.methods.iddc.segmentor.IDDC` segmentor's keys.
 
 Accepts the backbone-only releases (``dino_deitsmall16_pretrain.pth``, ``dino_deitsmall8_300ep_pretrain.pth``,
 ...) and the full training checkpoints (the ``teacher`` dict with ``module.``/``backbone.`` prefixes; the
@@ -50,4 +51,38 @@ def convert_dino_vit(state_dict: StateDict) -> StateDict:
     if 'pos_embed' not in converted:
         raise KeyError('no pos_embed found: this is not a DINO ViT checkpoint '
                        f'(keys start with {sorted({k.split(".")[0] for k in state_dict})[:10]})')
+    return converted
+
+
+# IDDC release part -> IDDC segmentor part (the head's two convolutions keep their Sequential indices 0 and 2)
+_IDDC_PARTS = (('head_nonlinear.', 'head.nonlinear.'), ('classifier.', 'head.classifier.'))
+
+
+@register_converter('iddc', prefix='')
+def convert_iddc_release(state_dict: StateDict) -> StateDict:
+    """IDDC's released checkpoints (``{'backbone', 'head_nonlinear', 'classifier'}``, read as
+    ``backbone.*``, ``head_nonlinear.*``, ``classifier.*``) to the IDDC segmentor's keys::
+
+        backbone.model.<DINO ViT key>  -> backbone.<mmpretrain ViT key>   (see convert_dino_vit)
+        head_nonlinear.{0,2}.*         -> head.nonlinear.{0,2}.*           (Conv3x3, Conv1x1; ReLUs have none)
+        classifier.*                   -> head.classifier.*
+
+    ``backbone`` is the official ``DinoFeaturizer``, whose ViT sits under ``model.``. Written without a prefix
+    (whole model), the file loads with ``load_from`` / ``tools/test.py``. The released files hold no linear
+    probe: set ``model.probe_classes=None`` (or ignore the two missing ``probe.*`` keys).
+    """
+    state_dict = strip_prefixes(state_dict, ('module.', ))
+    parts = {name: OrderedDict((k[len(name):], v) for k, v in state_dict.items() if k.startswith(name))
+             for name in ('backbone.', *(source for source, _ in _IDDC_PARTS))}
+    missing = [name.rstrip('.') for name, part in parts.items() if not part]
+    if missing:
+        raise KeyError(f'not an IDDC release: no {missing} weights (expected backbone / head_nonlinear / classifier; '
+                       f'found keys starting with {sorted({k.split(".")[0] for k in state_dict})[:10]})')
+    unknown = [k for k in state_dict if not k.startswith(tuple(parts))]
+    if unknown:
+        raise KeyError(f'keys that are not part of an IDDC release: {unknown[:10]}')
+    vit = strip_prefixes(parts['backbone.'], ('model.', ))
+    converted = OrderedDict(('backbone.' + k, v) for k, v in convert_dino_vit(vit).items())
+    for source, target in _IDDC_PARTS:
+        converted.update((target + k, v) for k, v in parts[source].items())
     return converted

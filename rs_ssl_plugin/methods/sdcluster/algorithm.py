@@ -52,6 +52,9 @@ class SDCluster(BaseSelfSupervisor):
             behaviour, default) or in eval mode.
     """
 
+    # what SSLMonitorHook watches for collapse: the student's dense projections
+    embedding_module = 'neck'
+
     def __init__(self, backbone: dict, neck: dict, prototypes: dict, predictor: dict, base_momentum: float = 0.99,
                  student_temperature: float = 0.1, teacher_temperature: float = 0.07,
                  contrast_temperature: float = 0.2, sinkhorn_iterations: int = 3, distill_weight: float = 0.5,

@@ -58,7 +58,7 @@ def convert_sdcluster_swin_student(state_dict: StateDict) -> StateDict:
     return _encoder(state_dict, STUDENT_LAYOUTS)
 
 
-@register_converter('sdcluster-clustereval')
+@register_converter('sdcluster-clustereval', prefix='')
 def convert_sdcluster_clustereval(state_dict: StateDict) -> StateDict:
     """The ClusterEval layout (``encoder.``, ``projector.``, ``assign.``) from the teacher branch."""
     state_dict = strip_prefixes(state_dict, ('module.', ))

@@ -1,7 +1,7 @@
 """SDSH (GRSL 2026): self-distilled self-supervised hashing on DINOv2 ViT-S/14 for image retrieval
 (docs/sdsh.md)."""
 from .algorithm import SDSH
-from .backbone import SDSHViT, interpolate_pos_embed_dinov2
+from .backbone import SDSHViT
 from .converter import convert_dinov2_vit
 from .datasets import AIDRetrieval, RetrievalImageFolder, UCMercedRetrieval, split_class_folder
 from .hash_layer import HashLayer
@@ -24,5 +24,5 @@ __all__ = ['AIDRetrieval', 'AttentionWeightedPooling', 'BlockMaskGenerator', 'Ha
            'RetrievalMetric', 'SDSH', 'SDSHAmpOptimWrapper', 'SDSHDINOHead', 'SDSHMultiCrop', 'SDSHOptimWrapper',
            'SDSHOptimWrapperConstructor', 'SDSHScheduleHook', 'SDSHViT', 'UCMercedRetrieval', 'binarize',
            'convert_dinov2_vit', 'dinov2_cosine_schedule', 'hamming_distance', 'hamming_ranking',
-           'interpolate_pos_embed_dinov2', 'mean_average_precision', 'precision_at', 'precision_recall_curve',
-           'sample_ibot_masks', 'sdsh_collate', 'sdsh_param_groups', 'split_class_folder']
+           'mean_average_precision', 'precision_at', 'precision_recall_curve', 'sample_ibot_masks', 'sdsh_collate',
+           'sdsh_param_groups', 'split_class_folder']

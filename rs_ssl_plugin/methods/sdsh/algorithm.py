@@ -49,6 +49,9 @@ class SDSH(BaseSelfSupervisor):
         teacher_temp: initial teacher temperature (the hook overwrites it every iteration).
     """
 
+    # what SSLMonitorHook watches for collapse: the student's continuous hash codes
+    embedding_module = 'backbone.hash_layer'
+
     def __init__(self, backbone: dict, dino_head: dict, ibot_head: dict, loss_weights: Optional[dict] = None,
                  student_temp: float = 0.1, center_momentum: float = 0.9, teacher_temp: float = 0.04,
                  data_preprocessor: Optional[dict] = None, init_cfg=None):

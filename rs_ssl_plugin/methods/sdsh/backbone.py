@@ -2,42 +2,17 @@
 from typing import Dict, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
-from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ...models.vit import DINOVisionTransformer
 from .hash_layer import HashLayer
 from .pooling import AttentionWeightedPooling
 
 
-def interpolate_pos_embed_dinov2(pos_embed: torch.Tensor, src_grid: Tuple[int, int], dst_grid: Tuple[int, int],
-                                 offset: float = 0.1) -> torch.Tensor:
-    """Resize a ``(1, 1 + h*w, C)`` position embedding (class token first) as DINOv2 does at run time.
-
-    The patch grid is resized bicubically (no antialiasing) with the scale factor
-    ``(dst + offset) / src`` rather than an output size (DINOv2's ``interpolate_offset=0.1``), which samples
-    slightly different positions than ``size=dst``. With ``offset=0`` the output size is given instead.
-    """
-    if tuple(src_grid) == tuple(dst_grid):
-        return pos_embed
-    dims = pos_embed.size(-1)
-    cls_pos, patch_pos = pos_embed[:, :1], pos_embed[:, 1:]
-    patch_pos = patch_pos.float().reshape(1, src_grid[0], src_grid[1], dims).permute(0, 3, 1, 2)
-    if offset:
-        scale = ((dst_grid[0] + offset) / src_grid[0], (dst_grid[1] + offset) / src_grid[1])
-        patch_pos = F.interpolate(patch_pos, scale_factor=scale, mode='bicubic', antialias=False)
-    else:
-        patch_pos = F.interpolate(patch_pos, size=tuple(dst_grid), mode='bicubic', antialias=False)
-    if tuple(patch_pos.shape[-2:]) != tuple(dst_grid):
-        raise RuntimeError(f'position embedding resized to {tuple(patch_pos.shape[-2:])}, expected {dst_grid}')
-    patch_pos = patch_pos.permute(0, 2, 3, 1).reshape(1, -1, dims).to(pos_embed.dtype)
-    return torch.cat([cls_pos, patch_pos], dim=1)
-
-
 @MODELS.register_module()
-class SDSHViT(VisionTransformer):
+class SDSHViT(DINOVisionTransformer):
     """DINOv2 ViT with SDSH's hashing modules: mask token, attention-weighted pooling, hash layer, iBOT projection.
 
     The transformer is mmpretrain's :class:`VisionTransformer` (pre-norm blocks with layer scale, final
@@ -52,8 +27,8 @@ class SDSHViT(VisionTransformer):
     - ``ibot_projection``: ``Linear(C, ibot_channels)`` applied to every final-normed patch token.
 
     Position embeddings are stored for ``img_size`` and resized at run time for other grids with DINOv2's
-    offset rule (:func:`interpolate_pos_embed_dinov2`). ``forward`` returns ``(u,)``, the continuous code;
-    the retrieval code is ``sign(u)``.
+    offset rule (:class:`~rs_ssl_plugin.models.vit.DINOVisionTransformer`). ``forward`` returns ``(u,)``, the
+    continuous code; the retrieval code is ``sign(u)``.
 
     Args:
         arch: mmpretrain ViT arch (``'dinov2-small'``: 384-d, 12 blocks, 6 heads) or a dict.
@@ -75,12 +50,12 @@ class SDSHViT(VisionTransformer):
                 raise ValueError(f'SDSHViT fixes {key!r}; it cannot be set')
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, out_type='raw', final_norm=True,
                          with_cls_token=True, layer_scale_init_value=layer_scale_init_value,
-                         layer_cfgs=dict(drop_path_rate=drop_path_rate), init_cfg=init_cfg, **kwargs)
+                         layer_cfgs=dict(drop_path_rate=drop_path_rate), interpolate_offset=interpolate_offset,
+                         init_cfg=init_cfg, **kwargs)
         if local_img_size % patch_size or img_size % patch_size:
             raise ValueError(f'img_size {img_size} and local_img_size {local_img_size} must be multiples of '
                              f'patch_size {patch_size}')
         self.hash_bits = hash_bits
-        self.interpolate_offset = interpolate_offset
         dims = self.embed_dims
         self.mask_token = nn.Parameter(torch.zeros(1, dims))
         num_global = self.patch_resolution[0] * self.patch_resolution[1]
@@ -125,8 +100,7 @@ class SDSHViT(VisionTransformer):
         if masks is not None:
             tokens = torch.where(masks.flatten(1).unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
         tokens = torch.cat([self.cls_token.expand(tokens.size(0), -1, -1), tokens], dim=1)
-        tokens = tokens + interpolate_pos_embed_dinov2(self.pos_embed, self.patch_resolution, grid,
-                                                       self.interpolate_offset)
+        tokens = tokens + self.resized_pos_embed(grid)
         tokens = self.pre_norm(self.drop_after_pos(tokens))
         for layer in self.layers:
             tokens = layer(tokens)

@@ -1,41 +1,30 @@
 """Class-folder scene datasets with SDSH's deterministic per-class split (database = training set)."""
-import os
-import os.path as osp
 from typing import List, Optional, Sequence
 
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
-from ...datasets.checks import require_dir
+from ...datasets.class_folders import SCENE_EXTENSIONS, list_class_folder
 
-RETRIEVAL_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')
 SPLITS = ('database', 'query', 'all')
 
 
-def split_class_folder(root: str, train_ratio: float, extensions: Sequence[str] = RETRIEVAL_EXTENSIONS):
+def split_class_folder(root: str, train_ratio: float, extensions: Sequence[str] = SCENE_EXTENSIONS):
     """``(classes, database, query)`` of a ``root/<class>/<image>`` tree with SDSH's official split.
 
-    Classes are the sub-folders in sorted order. In each class the image files (directly inside the folder)
-    are sorted by name; the first ``int(n * train_ratio)`` go to the database (also the training set), the
-    rest to the queries. ``database``/``query`` are lists of ``(path, class_index)``.
+    Classes are the sub-folders in sorted order (:func:`~rs_ssl_plugin.datasets.class_folders.list_class_folder`).
+    In each class the image files (directly inside the folder) are sorted by name; the first
+    ``int(n * train_ratio)`` go to the database (also the training set), the rest to the queries.
+    ``database``/``query`` are lists of ``(path, class_index)``.
     """
-    require_dir(root, 'retrieval dataset root')
     if not 0 < train_ratio < 1:
         raise ValueError(f'train_ratio must be in (0, 1), got {train_ratio}')
-    extensions = tuple(e.lower() for e in extensions)
-    classes = sorted(d for d in os.listdir(root) if osp.isdir(osp.join(root, d)))
-    if not classes:
-        raise ValueError(f'{root} has no class sub-folders (expected root/<class>/<image>)')
+    classes, files = list_class_folder(root, extensions)
     database, query = [], []
-    for index, name in enumerate(classes):
-        folder = osp.join(root, name)
-        files = sorted(f for f in os.listdir(folder)
-                       if f.lower().endswith(extensions) and osp.isfile(osp.join(folder, f)))
-        if not files:
-            raise ValueError(f'class folder {folder} holds no images ({", ".join(extensions)})')
-        cut = int(len(files) * train_ratio)
-        database += [(osp.join(folder, f), index) for f in files[:cut]]
-        query += [(osp.join(folder, f), index) for f in files[cut:]]
+    for index, class_files in enumerate(files):
+        cut = int(len(class_files) * train_ratio)
+        database += [(path, index) for path in class_files[:cut]]
+        query += [(path, index) for path in class_files[cut:]]
     return classes, database, query
 
 
@@ -56,7 +45,7 @@ class RetrievalImageFolder(BaseDataset):
     """
 
     def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.5,
-                 expected_num_classes: Optional[int] = None, extensions: Sequence[str] = RETRIEVAL_EXTENSIONS,
+                 expected_num_classes: Optional[int] = None, extensions: Sequence[str] = SCENE_EXTENSIONS,
                  pipeline: Sequence = (), **kwargs):
         if split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')

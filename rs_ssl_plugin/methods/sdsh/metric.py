@@ -65,8 +65,11 @@ def precision_recall_curve(ranked_relevance: torch.Tensor, cutoffs: Sequence[int
     return dict(cutoffs=list(cutoffs), precision=precision, recall=recall)
 
 
-def default_cutoffs(num_db: int, step: int = 500) -> List[int]:
-    """1, then every ``step`` items up to the database size (the official ``draw_range`` pattern)."""
+def default_cutoffs(num_db: int, step: int = 500, min_points: int = 100) -> List[int]:
+    """1, then every ``step`` items up to the database size (the official ``draw_range`` pattern), the step
+    shrunk so that the curve has at least about ``min_points`` points: every cutoff for a database of fewer
+    than ``2 * min_points`` items (the official 500 would give 2 points for 128 images)."""
+    step = max(1, min(step, num_db // min_points))
     return sorted(set([1] + list(range(step, num_db + 1, step)) + [num_db]))
 
 
@@ -101,7 +104,7 @@ class RetrievalMetric(BaseMetric):
 
     Reported (prefix ``retrieval``): ``mAP`` (over the whole database, the official number), ``mAP@K`` for
     each K of ``map_topk``, ``P@N`` for each N of ``precision_at``. With ``pr_curve_file`` the
-    precision-recall curve at ``pr_cutoffs`` (default: 1 and every 500) is saved as a plot and JSON.
+    precision-recall curve at ``pr_cutoffs`` (default: :func:`default_cutoffs`) is saved as a plot and JSON.
     """
     default_prefix = 'retrieval'
 

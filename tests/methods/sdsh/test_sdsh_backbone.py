@@ -6,9 +6,10 @@ from test_sdsh_common import TINY_BACKBONE
 
 import rs_ssl_plugin  # noqa: F401
 from rs_ssl_plugin.checkpoints.conversion import convert_checkpoint
-from rs_ssl_plugin.methods.sdsh.backbone import SDSHViT, interpolate_pos_embed_dinov2
+from rs_ssl_plugin.methods.sdsh.backbone import SDSHViT
 from rs_ssl_plugin.methods.sdsh.converter import convert_dinov2_vit
 from rs_ssl_plugin.methods.sdsh.pooling import AttentionWeightedPooling
+from rs_ssl_plugin.models.vit import interpolate_pos_embed
 
 timm = pytest.importorskip('timm')
 
@@ -99,10 +100,10 @@ def test_official_state_dict_loads_directly(official, tmp_path):
 
 def test_offset_interpolation_differs_from_size_interpolation():
     pos = torch.randn(1, 1 + 256, 8)
-    by_offset = interpolate_pos_embed_dinov2(pos, (16, 16), (7, 7), 0.1)
+    by_offset = interpolate_pos_embed(pos, (16, 16), (7, 7), 0.1)
     assert torch.allclose(by_offset, reference_resize(pos, 7, offset=0.1), atol=1e-6)
-    assert not torch.allclose(by_offset, interpolate_pos_embed_dinov2(pos, (16, 16), (7, 7), 0.0), atol=1e-4)
-    assert interpolate_pos_embed_dinov2(pos, (16, 16), (16, 16)) is pos
+    assert not torch.allclose(by_offset, interpolate_pos_embed(pos, (16, 16), (7, 7), 0.0), atol=1e-4)
+    assert interpolate_pos_embed(pos, (16, 16), (16, 16)) is pos
 
 
 def test_converter_rejects_foreign_keys():
