@@ -1,4 +1,4 @@
-"""Tiled inference of a large scene: rs_ssl_plugin.apis against mmseg's stock slide inference.
+r"""Tiled inference of a large scene: rs_ssl_plugin.apis against mmseg's stock slide inference.
 
 Both run the same UperNet (configs/upernet_r50_false_potsdam.py, random weights, BN, the backbone depth
 given) with the same crop and stride on the same synthetic scene:

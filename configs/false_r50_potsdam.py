@@ -49,5 +49,6 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='ResumableCheckpointHook', interval=10, max_keep_ckpts=3))
 randomness = dict(seed=0)
-# collapse monitor: std of the normalised embeddings, mean pairwise cosine, effective rank (docs/evaluation.md)
-custom_hooks = [dict(type='SSLMonitorHook', interval=50)]
+# the data base's report of skipped corrupt images, and the collapse monitor: std of the normalised
+# embeddings, mean pairwise cosine, effective rank (docs/evaluation.md)
+custom_hooks = [dict(type='CorruptImageReportHook'), dict(type='SSLMonitorHook', interval=50)]

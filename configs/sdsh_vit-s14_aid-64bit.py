@@ -36,7 +36,7 @@ model = dict(
 # the GPU (BatchAugmentSelfSupDataPreprocessor, docs/input_pipeline.md). All on the CPU, per image:
 #   --cfg-options train_dataloader.dataset.pipeline.1.on_device=False
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile', expected_channels=(1, 3)),  # grey scenes become RGB
     # corrected_blur=True gives DINOv2's intended blur probabilities (1.0, 0.1, 0.5) instead of the
     # released recipe's effective (0.0, 0.9, 0.5)
     dict(type='SDSHMultiCrop', global_size=224, local_size=98, num_local=8, global_scale=(0.6, 1.0),
@@ -44,7 +44,7 @@ train_pipeline = [
     dict(type='PackInputs', algorithm_keys=['photometric_params', 'photometric_recipe']),
 ]
 eval_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile', expected_channels=(1, 3)),  # grey scenes become RGB
     dict(type='MultiView', num_views=1, transforms=[[
         dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
         dict(type='CenterCrop', crop_size=224),

@@ -42,6 +42,23 @@ def test_config_builds(path):
         PRETRAIN_MODELS.build(model_cfg)
 
 
+def test_hooks_of_the_bases_survive_in_every_config():
+    """A config's own ``custom_hooks`` replace its bases' list: the data bases' checks must still be there
+    (pre-training on ``UnlabeledImageFolder``: the corrupt-image report; segmentation on the checked datasets:
+    the num_classes check), and every self-supervised pre-training config runs the collapse monitor."""
+    for path in CONFIGS:
+        cfg = Config.fromfile(path)
+        hooks = [h['type'] for h in cfg.get('custom_hooks', [])]
+        name = osp.relpath(path, REPO)
+        dataset = cfg.train_dataloader.dataset
+        if dataset.type == 'UnlabeledImageFolder':
+            assert 'CorruptImageReportHook' in hooks, name
+        if dataset.type in ('CheckedPotsdamDataset', 'ShaanxiBuildingsDataset'):
+            assert 'NumClassesCheckHook' in hooks, name
+        if cfg.model.type in ('FALSE', 'SDCluster', 'SDSH'):
+            assert 'SSLMonitorHook' in hooks, name
+
+
 @pytest.mark.parametrize('path', [p for p in CONFIGS if Config.fromfile(p).model.type == 'FALSE'],
                          ids=lambda p: osp.relpath(p, REPO))
 def test_false_configs_follow_the_official_model(path):

@@ -38,9 +38,10 @@ def pretrain_config(data_root, work_dir):
     cfg.work_dir = work_dir
     cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = data_root
-    views = cfg.train_dataloader.dataset.pipeline[1].transforms[0]
-    views[0].update(scale=32, crop_ratio_range=(0.5, 1.0))
-    del views[2:]
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[1].transforms[0][0].update(scale=32, crop_ratio_range=(0.5, 1.0))
+    assert pipeline[2].type == 'PhotometricAugment'
+    del pipeline[2]
     cfg.optim_wrapper.optimizer.lr = 48.
     cfg.train_cfg.max_epochs = 4
     cfg.param_scheduler[0].end = 4

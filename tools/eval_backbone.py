@@ -1,4 +1,4 @@
-"""Frozen-backbone evaluation: what did pre-training learn, in minutes, without fine-tuning?
+r"""Frozen-backbone evaluation: what did pre-training learn, in minutes, without fine-tuning?
 
     # weighted kNN (cosine, k=20, T=0.07, as DINO) / linear probe on a class-folder scene set (UC Merced, AID,
     # Million-AID with --class-depth 3), seeded split, against random init

@@ -1,4 +1,4 @@
-"""Export the backbone of a self-supervised checkpoint for `init_cfg=Pretrained` or `load_from`.
+r"""Export the backbone of a self-supervised checkpoint for `init_cfg=Pretrained` or `load_from`.
 
     python tools/export_backbone.py work_dirs/false_r50_potsdam/epoch_200.pth backbone.pth \
         --target-config configs/upernet_r50_false_potsdam.py

@@ -1,4 +1,4 @@
-"""Segment large scenes (e.g. 6000 x 6000 Potsdam tiles) with a fine-tuned mmseg model, window by window.
+r"""Segment large scenes (e.g. 6000 x 6000 Potsdam tiles) with a fine-tuned mmseg model, window by window.
 
     python tools/infer_tiles.py configs/upernet_r50_false_potsdam.py work_dirs/upernet/iter_80000.pth \
         data/potsdam_tiles/ --out-dir work_dirs/upernet/tiles --batch-size 16 --amp bf16

@@ -1,4 +1,4 @@
-"""SDSH retrieval: evaluate a checkpoint on a dataset, or search a folder of images with a query image.
+r"""SDSH retrieval: evaluate a checkpoint on a dataset, or search a folder of images with a query image.
 
 Evaluate (database + queries of the config's test set; mAP over the whole database, mAP@K, P@N, and the
 precision-recall curve saved as a plot):

@@ -1,4 +1,4 @@
-"""Cluster maps of a pre-trained model over images of any size: SDCluster's ClusterEval, or any mmseg
+r"""Cluster maps of a pre-trained model over images of any size: SDCluster's ClusterEval, or any mmseg
 segmentor whose predictions are cluster ids (e.g. IDDC).
 
     # SDCluster: the released ClusterEval.pt, an official training checkpoint or this plugin's Runner

@@ -1,4 +1,4 @@
-"""What does a backbone see? The first three PCA components of its dense features as an RGB map per image.
+r"""What does a backbone see? The first three PCA components of its dense features as an RGB map per image.
 
     python tools/vis_features.py configs/false_r50_potsdam.py work_dirs/false/backbone.pth images/ \
         --out-dir vis_features

@@ -35,4 +35,4 @@ param_scheduler = [
 train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=2), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 # the collapse monitor once per epoch (8 iterations)
-custom_hooks = [dict(type='SSLMonitorHook', interval=8)]
+custom_hooks = [dict(type='CorruptImageReportHook'), dict(type='SSLMonitorHook', interval=8)]

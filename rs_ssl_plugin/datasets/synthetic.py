@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from ..utils.work_dir import make_staging_dir, publish_dir, recover_interrupted_output
+from .preparation.potsdam import POTSDAM_CLASSES
 
-POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 IMPERVIOUS, BUILDING, LOW_VEGETATION, TREE, CAR, CLUTTER = range(6)
 
 # Unit vector from the scene towards the sun in image coordinates (x right, y down): the sun stands in

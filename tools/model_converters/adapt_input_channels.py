@@ -1,4 +1,4 @@
-"""Adapt the first convolution / patch embedding of 3-band (RGB) weights to N input bands.
+r"""Adapt the first convolution / patch embedding of 3-band (RGB) weights to N input bands.
 
     python tools/model_converters/adapt_input_channels.py work_dirs/false_r50_potsdam/backbone.pth \
         work_dirs/false_r50_potsdam/backbone_4band.pth --in-channels 4

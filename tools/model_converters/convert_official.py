@@ -1,4 +1,4 @@
-"""Convert an officially released checkpoint to the plugin's key layout.
+r"""Convert an officially released checkpoint to the plugin's key layout.
 
     python tools/model_converters/convert_official.py Swin-S.pt pretrain/sdcluster_swin-s.pth \
         --format sdcluster-swin --target-config configs/upernet_swin-s-os16_sdcluster_potsdam.py

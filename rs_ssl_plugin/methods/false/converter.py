@@ -1,4 +1,4 @@
-"""VISSL checkpoints (FALSE's official release): the ResNet trunk under
+"""VISSL checkpoints (what FALSE's official code writes): the ResNet trunk under
 ``classy_state_dict.base_model.model.trunk`` with ``_feature_blocks.`` keys, which otherwise follow
 torchvision's ResNet names, as mmpretrain's and mmseg's ``ResNet`` do."""
 from collections import OrderedDict

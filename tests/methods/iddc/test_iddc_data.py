@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
+from mmpretrain.models import VisionTransformer
 from mmseg.datasets import COCOStuffDataset
 from mmseg.registry import DATASETS, MODELS
 
@@ -177,7 +178,9 @@ def test_configs_build_with_official_settings(name):
                                                checkpoint=f'pretrain/dino_vit-s{patch}.pth')
     model_cfg.backbone.init_cfg = None  # the converted weights do not exist in tests
     model = MODELS.build(model_cfg)
-    assert type(model.backbone).__module__.startswith('mmpretrain')
+    # mmpretrain's ViT with DINO's position-embedding interpolation (the +0.1 offset)
+    assert type(model.backbone).__name__ == 'DINOVisionTransformer'
+    assert isinstance(model.backbone, VisionTransformer) and model.backbone.interpolate_offset == 0.1
     assert model.backbone.patch_embed.projection.kernel_size == (patch, patch)
     assert model.backbone.final_norm and model.backbone.out_type == 'featmap'
     assert model.backbone.layers[0].ln1.eps == 1e-6 and model.backbone.layers[0].attn.qkv.bias is not None

@@ -73,7 +73,7 @@ def test_metric_end_to_end_and_independent_of_process_split(tmp_path):
     assert single['mAP'] == pytest.approx(1.0) and single['mAP@1'] == pytest.approx(1.0)
     assert single['P@2'] == pytest.approx((1 + 0.5) / 2)
     assert (tmp_path / 'pr.png').is_file()
-    assert json.loads((tmp_path / 'pr.json').read_text())['cutoffs'] == [1, 3]
+    assert json.loads((tmp_path / 'pr.json').read_text())['cutoffs'] == [1, 2, 3]  # every cutoff of a small database
 
     # Results gathered from 2 ranks of a padded DefaultSampler: interleaved order plus a duplicate
     sharded = [preds[i] for i in (0, 2, 4, 0)] + [preds[i] for i in (1, 3)]
