@@ -11,8 +11,11 @@ install:
 demo: install
 	PYTHONUNBUFFERED=1 $(PYTHON) demo/false_synthetic_demo.py
 
+# two test processes: CI's two cores (the tests split torch's threads between them, tests/conftest.py)
+TEST_PROCESSES ?= 2
+
 test: install lint
-	$(PYTHON) -m pytest tests -q
+	$(PYTHON) -m pytest tests -q -n $(TEST_PROCESSES)
 
 lint: install
 	$(PYTHON) -m ruff check .

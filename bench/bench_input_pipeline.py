@@ -273,11 +273,13 @@ def decode_benchmark(paths: Dict[str, List[str]], formats: Sequence[str], rounds
 
 # ----------------------------------------------------------------------------------------------- end to end
 
-def build_for_step(method: str, device: torch.device):
+def build_for_step(method: str, device: torch.device, cfg_options: Optional[dict] = None):
     """The method's full model and optimiser wrapper as the step benchmarks set them up on a GPU (FALSE: bf16
     and channels_last, SDCluster: its config's fp16 AMP, SDSH: bf16; fp32 on a CPU), with the config's data
-    preprocessor."""
+    preprocessor; ``cfg_options`` change the config first (as ``--cfg-options``). Returns them and the config."""
     cfg = method_config(method)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     model_cfg = cfg.model
     model_cfg.data_preprocessor['non_blocking'] = True
     amp = device.type == 'cuda'
@@ -303,7 +305,7 @@ def build_for_step(method: str, device: torch.device):
 
 def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, workers: Optional[int] = None,
                warmup: int = 5, steps: int = 20, data_dir: Optional[str] = None, image_format: str = 'jpg',
-               num_images: int = 1024) -> dict:
+               num_images: int = 1024, cfg_options: Optional[dict] = None) -> dict:
     """The real DataLoader from disk feeding the real ``train_step`` against the in-memory step.
 
     Args:
@@ -314,6 +316,7 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
         warmup, steps: steps before and during timing.
         data_dir: a folder of images to read; default: ``num_images`` 512 px crops written as
             ``image_format`` to a temporary folder.
+        cfg_options: changes to the shipped config (as ``--cfg-options``), e.g. a smaller model for a dry run.
 
     Returns ms per step and images/s of the loader-fed step and of the in-memory step (the same batch already
     on the device, without photometric parameters), their ratio, and the device stage's ms and share.
@@ -321,7 +324,7 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
     init_default_scope('mmpretrain')
     device = torch.device(device)
     torch.backends.cudnn.benchmark = device.type == 'cuda'
-    model, optim_wrapper, cfg = build_for_step(method, device)
+    model, optim_wrapper, cfg = build_for_step(method, device, cfg_options)
     batch = batch or cfg.train_dataloader.batch_size
     workers = os.cpu_count() if workers is None else workers
     with tempfile.TemporaryDirectory() as scratch:

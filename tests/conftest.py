@@ -1,11 +1,16 @@
 """Shared test helpers: the repository root, loading a tool script, running tools, the gloo process group, and
 checks of what a Runner run learned, small fine-tuning and pre-training setups, and bitwise comparison."""
+import contextlib
+import copy
 import importlib.util
+import io
 import os
 import os.path as osp
+import runpy
 import socket
 import subprocess
 import sys
+import traceback
 
 import numpy as np
 import pytest
@@ -17,6 +22,40 @@ from mmengine.hooks import Hook
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+def _share_the_cores_between_test_processes():
+    """Under pytest-xdist (``make test`` runs ``-n 2``) every test process gets its share of the cores for
+    torch's threads, instead of each using all of them."""
+    processes = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    if processes > 1:
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // processes))
+
+
+def _look_up_package_configs_once():
+    """mmengine resolves every ``mmseg::``/``mmpretrain::`` base by reading all of the package's metafiles first
+    (212 YAML files for mmseg, about 0.6 s a base, before it falls back to the ``_base_`` folder); the tests load
+    hundreds of configs, so each lookup is made once per process, its answer or error kept."""
+    from mmengine.config import utils
+    look_up, answers = utils._get_cfg_metainfo, {}
+
+    def once(package_path, cfg_path):
+        key = (package_path, cfg_path)
+        if key not in answers:
+            try:
+                answers[key] = (look_up(package_path, cfg_path), None)
+            except ValueError as error:
+                answers[key] = (None, error)
+        found, error = answers[key]
+        if error is not None:
+            raise error
+        return copy.deepcopy(found)
+
+    utils._get_cfg_metainfo = once
+
+
+_share_the_cores_between_test_processes()
+_look_up_package_configs_once()
+
+
 def load_tool(name):
     """Import ``tools/<name>.py`` (a script, not a package) as a module."""
     spec = importlib.util.spec_from_file_location(f'tool_{osp.basename(name)}', osp.join(REPO, 'tools', f'{name}.py'))
@@ -26,8 +65,33 @@ def load_tool(name):
 
 
 def run_tool(*args, timeout=300):
-    """Run ``python <args>`` from the repository root in a fresh process; the CompletedProcess."""
+    """Run ``python <args>`` from the repository root in a fresh process; the CompletedProcess. For what only a
+    new interpreter shows (import-time warnings, the entry point); :func:`call_tool` is faster otherwise."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def call_tool(script, *args):
+    """``python <script> <args>`` from the repository root, run in this process (``runpy``, as ``__main__``).
+
+    The result has the ``returncode``, ``stdout`` and ``stderr`` a subprocess would give: ``sys.exit('error:
+    ...')`` is status 1 with the message on stderr, an uncaught exception status 1 with its traceback."""
+    out, err = io.StringIO(), io.StringIO()
+    returncode = 0
+    argv = sys.argv
+    sys.argv = [str(script), *map(str, args)]
+    with contextlib.chdir(REPO), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(str(script), run_name='__main__')
+        except SystemExit as stop:
+            if isinstance(stop.code, str):
+                print(stop.code, file=sys.stderr)
+            returncode = stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+        except Exception:  # reported as the interpreter would report it
+            traceback.print_exc()
+            returncode = 1
+        finally:
+            sys.argv = argv
+    return subprocess.CompletedProcess([script, *args], returncode, out.getvalue(), err.getvalue())
 
 
 def shrink_finetune_data(cfg, data_root, crop=32):
@@ -39,6 +103,25 @@ def shrink_finetune_data(cfg, data_root, crop=32):
         cfg[loader].update(num_workers=0, persistent_workers=False)
         cfg[loader].dataset.data_root = data_root
     cfg.train_dataloader.batch_size = 2
+
+
+def make_false_pretraining_learn(cfg, data_root, work_dir):
+    """A shipped FALSE pre-training config on the 8 unlabelled crops of a tiny synthetic set for 4 iterations
+    that learn: every batch holds all 8 crops, the views are easy (32 px crops and flips, no photometric stage)
+    and the LR is high, so that the loss falls within the run."""
+    cfg.work_dir = work_dir
+    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.dataset.data_root = data_root
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[1].transforms[0][0].update(scale=32, crop_ratio_range=(0.5, 1.0))
+    assert pipeline[2].type == 'PhotometricAugment'
+    del pipeline[2]
+    cfg.optim_wrapper.optimizer.lr = 48.
+    cfg.train_cfg.max_epochs = 4
+    cfg.param_scheduler[0].end = 4
+    cfg.default_hooks.checkpoint.interval = 4
+    cfg.default_hooks.logger.interval = 1
+    return cfg
 
 
 def _free_port() -> int:
@@ -56,10 +139,18 @@ def _gloo_process(fn, rank, world_size, port, out, args):
     dist.destroy_process_group()
 
 
-def run_in_processes(fn, world_size, *args, start_method='spawn', timeout=120):
+# modules the fork server imports once, so that each test's processes start without importing the stack again
+FORKSERVER_PRELOAD = ['torch', 'mmengine.runner', 'mmpretrain.models', 'mmseg.models', 'rs_ssl_plugin', 'conftest']
+
+
+def run_in_processes(fn, world_size, *args, start_method='forkserver', timeout=120):
     """``[fn(rank, *args) for rank in range(world_size)]``, each call in its own process of one gloo group
-    (distributed tests on the CPU). ``fn`` must be a module-level function (spawned processes import it)."""
+    (distributed tests on the CPU). ``fn`` must be a module-level function (the processes import it). The
+    processes are forked from a server process that imported the stack once (``FORKSERVER_PRELOAD``), not from
+    this one, whose threads must not be forked."""
     ctx = mp.get_context(start_method)
+    if start_method == 'forkserver':
+        ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
     out = ctx.Queue()
     port = _free_port()
     procs = [ctx.Process(target=_gloo_process, args=(fn, rank, world_size, port, out, args))

@@ -18,6 +18,7 @@ from conftest import (
     assert_same_metrics,
     assert_trained,
     last_val_metrics,
+    make_false_pretraining_learn,
     shrink_finetune_data,
 )
 from rs_ssl_plugin.checkpoints.export import export_backbone
@@ -32,22 +33,9 @@ def data_root(tmp_path_factory):
 
 
 def pretrain_config(data_root, work_dir):
-    """4 iterations that learn: every batch holds all 8 crops, the views are easy (crop and flip only) and the
-    LR is high, so that the loss falls (from about ln 15) within the run."""
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py'))
-    cfg.work_dir = work_dir
-    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
-    cfg.train_dataloader.dataset.data_root = data_root
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[1].transforms[0][0].update(scale=32, crop_ratio_range=(0.5, 1.0))
-    assert pipeline[2].type == 'PhotometricAugment'
-    del pipeline[2]
-    cfg.optim_wrapper.optimizer.lr = 48.
-    cfg.train_cfg.max_epochs = 4
-    cfg.param_scheduler[0].end = 4
-    cfg.default_hooks.checkpoint.interval = 4
-    cfg.default_hooks.logger.interval = 1
-    return cfg
+    """The demo's FALSE config in 4 iterations that learn (from about ln 15)."""
+    return make_false_pretraining_learn(Config.fromfile(osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py')),
+                                        data_root, work_dir)
 
 
 def finetune_config(data_root, work_dir, backbone):

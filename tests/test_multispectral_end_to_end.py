@@ -21,6 +21,7 @@ from conftest import (
     assert_same_metrics,
     assert_trained,
     last_val_metrics,
+    make_false_pretraining_learn,
     shrink_finetune_data,
 )
 from rs_ssl_plugin.checkpoints.export import export_backbone
@@ -48,23 +49,12 @@ def data_root(tmp_path_factory):
 
 
 def pretrain_config(data_root, work_dir):
-    """4 iterations that learn: every batch holds all 8 crops, the views are easy (crop and flip only; the band
-    transforms have their own tests) and the LR is high, so that the loss falls within the run."""
+    """The 4-band FALSE config with a small ResNet-18 in 4 iterations that learn (the band transforms have their
+    own tests)."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'false_r50_potsdam-rgbir.py'))
-    cfg.work_dir = work_dir
     cfg.model.backbone.update(depth=18, norm_cfg=dict(type='BN'))
     cfg.model.neck.update(in_channels=512, hid_channels=64, out_channels=32)
-    cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
-    cfg.train_dataloader.dataset.data_root = data_root
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[1].transforms[0][0].update(scale=32, crop_ratio_range=(0.5, 1.0))
-    assert pipeline[2].type == 'PhotometricAugment'
-    del pipeline[2]
-    cfg.optim_wrapper.optimizer.lr = 48.
-    cfg.train_cfg.max_epochs = 4
-    cfg.param_scheduler[0].end = 4
-    cfg.default_hooks.checkpoint.interval = 4
-    return cfg
+    return make_false_pretraining_learn(cfg, data_root, work_dir)
 
 
 def test_rgbir_pretrain_export_finetune(data_root, tmp_path):

@@ -15,7 +15,7 @@ from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('checkpoint', help='SSL Runner checkpoint (or a raw / state_dict- / model-wrapped dict)')
@@ -25,12 +25,12 @@ def parse_args():
     parser.add_argument('--target-key', default='model.backbone', help='where the backbone sits in the config')
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
     add_unsafe_load_argument(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Export the backbone weights (checked against ``--target-config`` if given) and print the report."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         target = build_config_module(args.target_config, args.target_key) if args.target_config else None
         report = export_backbone(args.checkpoint, args.out, args.prefix, target, args.force)

@@ -25,7 +25,7 @@ from rs_ssl_plugin.utils.runner_config import (
 from rs_ssl_plugin.utils.work_dir import resolve_work_dir
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
     parser = argparse.ArgumentParser(
         description='Test a segmentation model. Segmentation configs only (default_scope=\'mmseg\', e.g. '
@@ -51,14 +51,14 @@ def parse_args():
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_pipeline, tta_model)')
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
-def main():
+def main(argv=None):
     """Test the checkpoint with the config's test loop and evaluator (plus the requested outputs)."""
-    args = parse_args()
+    args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

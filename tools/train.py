@@ -25,7 +25,7 @@ from rs_ssl_plugin.utils.runner_config import (
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
     parser = argparse.ArgumentParser(
         description='Train a self-supervised pre-training or a segmentation model. Refuses to write into '
@@ -50,16 +50,16 @@ def parse_args():
                         help='job launcher')
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.amp_dtype and args.no_amp:
         parser.error('--amp-dtype contradicts --no-amp')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
-def main():
+def main(argv=None):
     """Train with the config, refusing a work_dir that already holds checkpoints unless ``--resume``."""
-    args = parse_args()
+    args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:

@@ -8,13 +8,7 @@ view_pipeline = [
     dict(type='FastRandomResizedCrop', scale=96),
     dict(type='RandomFlip', prob=0.5),
 ]
-photometric_transforms = [
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-]
+photometric_transforms = {{_base_.photometric_transforms}}  # FALSE's jitter, grayscale and blur
 # photometric augmentation on the batch (here the CPU, in the main process); on_device=False runs it per image
 # in the loader workers instead
 train_pipeline = [

@@ -2,8 +2,6 @@
 iteration, with the plugin's tools and with mmseg's own train tool."""
 import os
 import os.path as osp
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,7 +11,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
-from conftest import REPO, shrink_finetune_data
+from conftest import REPO, call_tool, shrink_finetune_data
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.engine import NumClassesCheckHook
 
@@ -94,7 +92,6 @@ def test_mmseg_stock_train_tool_checks_num_classes(data_root, tmp_path):
     options = [f'{loader}.dataset.data_root={data_root}' for loader in ('train_dataloader', 'val_dataloader')]
     options += ['model.backbone.init_cfg=None', 'model.decode_head.num_classes=10', 'train_dataloader.num_workers=0',
                 'train_dataloader.persistent_workers=False']
-    result = subprocess.run([sys.executable, stock_train, CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
-                             *options], cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = call_tool(stock_train, CONFIG, '--work-dir', str(tmp_path), '--cfg-options', *options)
     assert result.returncode != 0
     assert 'model.decode_head.num_classes is 10 but the training dataset' in result.stderr

@@ -1,8 +1,6 @@
 """PerClassSegMetric against mmseg's IoUMetric and a hand count; its report files; tools/test.py --out-dir."""
 import json
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -14,7 +12,7 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS, MODELS
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO
+from conftest import REPO, call_tool
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.utils.runner_config import enable_label_output, enable_per_class_report
 
@@ -115,12 +113,13 @@ def test_test_tool_writes_per_class_report(tmp_path):
     checkpoint = tmp_path / 'model.pth'
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     out_dir = tmp_path / 'report'
-    command = [sys.executable, 'tools/test.py', 'configs/demo/upernet_r18_false_synthetic.py', str(checkpoint),
+    command = ['tools/test.py', 'configs/demo/upernet_r18_false_synthetic.py', str(checkpoint),
                '--work-dir', str(tmp_path / 'work'), '--out-dir', str(out_dir), '--show-dir', str(tmp_path / 'vis'),
                '--cfg-options',
                f'test_dataloader.dataset.data_root={info["out_dir"]}', 'test_dataloader.num_workers=0',
-               'model.backbone.init_cfg=None', 'model.decode_head.channels=8', 'model.auxiliary_head.channels=8']
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+               'model.backbone.init_cfg=None', 'model.decode_head.channels=8', 'model.auxiliary_head.channels=8',
+               f'visualizer.name=vis_{tmp_path.name}']  # not an earlier Runner's visualizer in this process
+    result = call_tool(*command)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert 'per-class results' in output and 'low_vegetation' in output and 'per_class/mIoU' in output

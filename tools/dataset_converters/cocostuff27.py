@@ -18,7 +18,7 @@ from rs_ssl_plugin.methods.iddc.preparation import layout_cocostuff27
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('images', help='COCO-2017 image folder holding train2017/ and val2017/')
@@ -27,12 +27,12 @@ def parse_args():
     parser.add_argument('out_dir', help='output folder (e.g. data/cocostuff)')
     parser.add_argument('--copy', action='store_true', help='copy the files instead of linking them')
     parser.add_argument('--force', action='store_true', help='replace files that already exist in OUT_DIR')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Lay out COCO-Stuff-27 with :func:`layout_cocostuff27` and print the images per split."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         counts = layout_cocostuff27(args.images, args.labels, args.curated, args.out_dir, args.copy, args.force)
     except (FileNotFoundError, FileExistsError) as error:

@@ -19,7 +19,7 @@ from rs_ssl_plugin.datasets.preparation.splits import (
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('source', help='list file or image folder of the full training set')
@@ -28,12 +28,12 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0, help='sampling seed (default 0)')
     parser.add_argument('--prefix', default='train', help='file name prefix (default train)')
     parser.add_argument('--force', action='store_true', help='replace existing list files')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Write one list file per label fraction and print the subset sizes."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         samples = read_samples(args.source)
         subsets = label_fraction_subsets(samples, args.percents, args.seed)

@@ -11,7 +11,7 @@ from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('out_dir', metavar='OUT_DIR', help='output folder: new, empty, or made with the same options')
@@ -20,12 +20,12 @@ def parse_args():
     parser.add_argument('--num-unlabeled', type=int, default=32, metavar='N', help='unlabeled scenes')
     parser.add_argument('--size', type=int, default=256, metavar='PX', help='scene width and height in pixels')
     parser.add_argument('--seed', type=int, default=0, metavar='S', help='dataset seed')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Generate (or reuse) the synthetic dataset and print where its parts are."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         info = make_synthetic_potsdam(args.out_dir, num_train=args.num_train, num_val=args.num_val,
                                       num_unlabeled=args.num_unlabeled, size=args.size, seed=args.seed)

@@ -18,7 +18,7 @@ from rs_ssl_plugin.datasets.preparation.potsdam import convert_potsdam
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('dataset_path', help='folder holding the official zips')
@@ -41,12 +41,12 @@ def parse_args():
                         'faster to decode in pre-training)')
     parser.add_argument('--jpeg-quality', type=int, default=95, help='JPEG quality 1-100 (default 95)')
     parser.add_argument('--force', action='store_true', help='replace a non-empty OUT_DIR')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Convert the Potsdam zips with :func:`convert_potsdam` and print the crop counts and band statistics."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         manifest = convert_potsdam(args.dataset_path, args.out_dir, bands=args.bands, labels=args.labels,
                                    clip_size=args.clip_size, stride=args.stride,

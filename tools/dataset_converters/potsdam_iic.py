@@ -18,18 +18,18 @@ from rs_ssl_plugin.methods.iddc.preparation import convert_iic_potsdam
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='folder of the IIC/STEGO Potsdam benchmark (imgs/, gt/, split lists)')
     parser.add_argument('out_dir', help='output folder; must be new or empty unless --force')
     parser.add_argument('--force', action='store_true', help='write into a non-empty OUT_DIR')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Convert the IIC Potsdam crops with :func:`convert_iic_potsdam` and print the counts per split."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         counts = convert_iic_potsdam(args.src, args.out_dir, args.force)
     except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:

@@ -13,7 +13,7 @@ from rs_ssl_plugin.datasets.preparation.splits import image_mask_lines, split_sa
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('data_root', help='dataset root')
@@ -24,12 +24,12 @@ def parse_args():
     parser.add_argument('--seed', type=int, default=0, help='shuffle seed (default 0)')
     parser.add_argument('--out-dir', help='where the list files go (default DATA_ROOT/splits)')
     parser.add_argument('--force', action='store_true', help='replace existing list files')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Pair images with masks, split them with the seed and write the non-empty split lists."""
-    args = parse_args()
+    args = parse_args(argv)
     out_dir = args.out_dir or osp.join(args.data_root, 'splits')
     try:
         lines = image_mask_lines(args.data_root, args.img_dir, args.mask_dir)

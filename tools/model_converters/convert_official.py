@@ -18,7 +18,7 @@ from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
-def parse_args():
+def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='official checkpoint file')
@@ -30,12 +30,12 @@ def parse_args():
                         "backbones, '' for whole models such as iddc and sdcluster-clustereval)")
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
     add_unsafe_load_argument(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
+def main(argv=None):
     """Convert an official checkpoint to the plugin's keys (checked against ``--target-config`` if given)."""
-    args = parse_args()
+    args = parse_args(argv)
     try:
         target = build_config_module(args.target_config, args.target_key) if args.target_config else None
         report = convert_checkpoint(args.src, args.dst, args.format, target, args.prefix, args.force)

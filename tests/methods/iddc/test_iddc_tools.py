@@ -9,13 +9,13 @@ from mmseg.registry import DATASETS
 from scipy.io import loadmat, savemat
 
 import rs_ssl_plugin  # noqa: F401  (registers the datasets)
-from conftest import REPO, run_tool
+from conftest import REPO, call_tool
 
 TOOLS = osp.join(REPO, 'tools', 'dataset_converters')
 
 
 def run_converter(name, *args):
-    return run_tool(osp.join(TOOLS, name), *args)
+    return call_tool(osp.join(TOOLS, name), *args)
 
 
 def write_iic_potsdam(root, rng):
