@@ -17,7 +17,7 @@ train_pipeline = [
     dict(type='PhotometricAugment', transforms=photometric_transforms, on_device=True),
     dict(type='PackInputs', algorithm_keys=['photometric_params', 'photometric_recipe']),
 ]
-train_dataloader = dict(batch_size=batch_size, num_workers=2, persistent_workers=False,
+train_dataloader = dict(batch_size=batch_size, num_workers=2, persistent_workers=False, pin_memory=False,  # CPU demo
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 model = dict(backbone=dict(depth=18), neck=dict(in_channels=512, hid_channels=512))
 # the official LR is for 256 images; scale linearly to this batch
