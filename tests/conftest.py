@@ -94,14 +94,14 @@ def call_tool(script, *args):
     return subprocess.CompletedProcess([script, *args], returncode, out.getvalue(), err.getvalue())
 
 
-def shrink_finetune_data(cfg, data_root, crop=32):
+def shrink_finetune_data(cfg, data_root, crop=32, num_workers=0):
     """A shipped UperNet fine-tuning config (the demo's or one of the Potsdam configs, ``RandomCrop`` at step 3)
-    on ``data_root`` with ``crop`` px crops, batches of 2 and no worker processes."""
+    on ``data_root`` with ``crop`` px crops, batches of 2 and ``num_workers`` non-persistent loader workers."""
     cfg.model.data_preprocessor.size = (crop, crop)
     cfg.train_dataloader.dataset.pipeline[3].crop_size = (crop, crop)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(num_workers=0, persistent_workers=False)
-        cfg[loader].dataset.data_root = data_root
+        cfg[loader].update(num_workers=num_workers, persistent_workers=False)
+        cfg[loader].dataset.data_root = str(data_root)
     cfg.train_dataloader.batch_size = 2
 
 
@@ -198,6 +198,8 @@ def assert_same_metrics(metrics, validated):
     """Every logged validation metric has the same value (NaN for NaN: a class absent from the data)."""
     assert validated and set(validated) <= set(metrics)
     np.testing.assert_equal({k: float(metrics[k]) for k in validated}, {k: float(v) for k, v in validated.items()})
+
+
 @pytest.fixture(scope='session')
 def synthetic_potsdam(tmp_path_factory):
     """A tiny synthetic Potsdam (4 train, 2 val, 8 unlabeled 64 px scenes) shared by the tests of a session."""
@@ -215,15 +217,10 @@ def tiny_upernet_config(data_root, work_dir, num_workers=0):
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'upernet_r18_false_synthetic.py'))
     cfg.work_dir = str(work_dir)
     cfg.model.backbone.update(init_cfg=None, stem_channels=8, base_channels=8)
-    cfg.model.data_preprocessor.size = (32, 32)
     cfg.model.decode_head.update(in_channels=[8, 16, 32, 64], channels=16)
     cfg.model.auxiliary_head.update(in_channels=32, channels=8)
     cfg.train_dataloader.dataset.pipeline[2].scale = (64, 64)
-    cfg.train_dataloader.dataset.pipeline[3].crop_size = (32, 32)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        cfg[loader].update(num_workers=num_workers, persistent_workers=False)
-        cfg[loader].dataset.data_root = str(data_root)
-    cfg.train_dataloader.batch_size = 2
+    shrink_finetune_data(cfg, data_root, num_workers=num_workers)
     cfg.train_cfg.update(max_iters=6, val_interval=3)
     cfg.param_scheduler[0].end = 6
     cfg.default_hooks.checkpoint.update(interval=3, max_keep_ckpts=2)
@@ -252,8 +249,6 @@ def tiny_false_config(data_root, work_dir, num_workers=0):
 def assert_identical(a, b, where='checkpoint'):
     """``a`` and ``b`` hold the same values bitwise: tensors, numpy arrays, mmengine's HistoryBuffers and
     the containers and plain values around them."""
-    import numpy as np
-    import torch
     from mmengine.logging import HistoryBuffer
     assert type(a) is type(b), f'{where}: {type(a).__name__} vs {type(b).__name__}'
     if isinstance(a, torch.Tensor):
