@@ -14,7 +14,8 @@ from rs_ssl_plugin.datasets.transforms import (
     FastRandomResizedCrop,
     ForEachView,
     PhotometricAugment,
-    resize_bilinear_like_pil,
+    mirror_planar,
+    resize_like_pil,
 )
 from rs_ssl_plugin.methods.sdsh.views import SDSHMultiCrop
 from rs_ssl_plugin.models.batch_augment import COLOR_PARAMS, HUE, PhotometricRecipe
@@ -153,27 +154,95 @@ def test_resize_equals_pil_bilinear_within_one_level():
     for (h, w), size in [((300, 280), (224, 224)), ((61, 77), (224, 224)), ((250, 90), (224, 224)),
                          ((37, 280), (96, 96)), ((300, 280), (31, 50))]:
         crop = img[:h, :w]
-        ours = resize_bilinear_like_pil(crop, size).astype(int)
+        ours = resize_like_pil(crop, size).astype(int)
         pil = np.asarray(Image.fromarray(crop).resize(size, Image.BILINEAR)).astype(int)
         assert ours.shape == pil.shape and np.abs(ours - pil).max() <= 1, (h, w, size)
         assert np.abs(ours - pil).mean() < 0.3
-    grey = resize_bilinear_like_pil(img[..., 0], (50, 40))
+    grey = resize_like_pil(img[..., 0], (50, 40))
     assert grey.shape == (40, 50) and grey.dtype == np.uint8
-    wide = resize_bilinear_like_pil(img.astype(np.uint16) * 200, (50, 40))
+    wide = resize_like_pil(img.astype(np.uint16) * 200, (50, 40))
     assert wide.dtype == np.uint16 and wide.max() > 255
+
+
+def pil_bicubic_in_one_order(img, size, rows_first):
+    """PIL's bicubic resize as two 1-D PIL resizes in the given order."""
+    image, (width, height) = Image.fromarray(img), size
+    if rows_first:
+        return np.asarray(image.resize((img.shape[1], height), Image.BICUBIC).resize(size, Image.BICUBIC))
+    return np.asarray(image.resize((width, img.shape[0]), Image.BICUBIC).resize(size, Image.BICUBIC))
+
+
+def assert_within_pil_bicubic(ours, pil):
+    """Within one level, but for at most one pixel in 10^4 two levels (docs/input_pipeline.md)."""
+    difference = np.abs(ours.astype(int) - pil.astype(int))
+    assert ours.shape == pil.shape and difference.max() <= 2
+    assert (difference > 1).mean() < 1e-4 and (difference > 0).mean() < 0.02
+
+
+def test_resize_equals_pil_bicubic_in_pils_pass_order():
+    """Noise, shrinking, enlarging and mixed; PIL resamples the rows first when the height shrinks by more
+    than twice as many pixels as the width, and with bicubic overshoot the other order is far off."""
+    img = np.random.default_rng(0).integers(0, 256, (500, 480, 3), dtype=np.uint8)
+    rows_first_cases = 0
+    for (h, w), size in [((400, 400), (224, 224)), ((440, 221), (118, 86)), ((300, 200), (224, 224)),
+                         ((251, 104), (137, 149)), ((57, 70), (98, 98)), ((180, 120), (98, 98)),
+                         ((98, 130), (98, 98)), ((500, 480), (224, 224)), ((120, 470), (98, 98))]:
+        crop = img[:h, :w]
+        ours = resize_like_pil(crop, size, 'bicubic')
+        pil = np.asarray(Image.fromarray(crop).resize(size, Image.BICUBIC))
+        assert_within_pil_bicubic(ours, pil)
+        rows_first = h - size[1] > 0 and h - size[1] > 2 * (w - size[0])
+        assert (pil == pil_bicubic_in_one_order(crop, size, rows_first)).all(), (h, w, size)
+        if rows_first:
+            rows_first_cases += 1
+            assert np.abs(pil.astype(int) - pil_bicubic_in_one_order(crop, size, False)).max() > 2
+    assert rows_first_cases == 4
+    with pytest.raises(ValueError, match='lanczos'):
+        resize_like_pil(img, (10, 10), 'lanczos')
+
+
+def test_mirror_keeps_the_planar_layout():
+    img = np.random.default_rng(2).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    planar = resize_like_pil(img, (7, 5))
+    for view in (img, planar, img[..., 0]):
+        mirrored = mirror_planar(view)
+        assert (mirrored == view[:, ::-1]).all() and min(mirrored.strides) > 0
+    assert mirror_planar(planar).strides == planar.strides and torch.from_numpy(mirror_planar(img)).shape == (5, 7, 3)
 
 
 def test_fast_random_resized_crop_equals_pillow_backend():
     img = np.random.default_rng(1).integers(0, 256, (128, 160, 3), dtype=np.uint8)
-    fast, pillow = FastRandomResizedCrop(scale=48), RandomResizedCrop(scale=48, backend='pillow')
-    for seed in range(5):
-        np.random.seed(seed)
-        ours = fast(dict(img=img))['img'].astype(int)
-        np.random.seed(seed)
-        theirs = pillow(dict(img=img))['img'].astype(int)
-        assert ours.shape == (48, 48, 3) and np.abs(ours - theirs).max() <= 1
-    with pytest.raises(ValueError, match='bilinear'):
-        FastRandomResizedCrop(scale=48, interpolation='bicubic')
+    for interpolation in ('bilinear', 'bicubic'):
+        fast = FastRandomResizedCrop(scale=48, interpolation=interpolation)
+        pillow = RandomResizedCrop(scale=48, backend='pillow', interpolation=interpolation)
+        for seed in range(5):
+            np.random.seed(seed)
+            ours = fast(dict(img=img))['img']
+            np.random.seed(seed)
+            theirs = pillow(dict(img=img))['img']
+            assert ours.shape == (48, 48, 3)
+            if interpolation == 'bilinear':
+                assert np.abs(ours.astype(int) - theirs).max() <= 1
+            else:
+                assert_within_pil_bicubic(ours, theirs)
+    with pytest.raises(ValueError, match='bilinear or bicubic'):
+        FastRandomResizedCrop(scale=48, interpolation='lanczos')
+
+
+def test_sdsh_crops_equal_torchvision_on_pil():
+    """SDSHMultiCrop(on_device=True) makes the crops and flips of torchvision's RandomResizedCrop (bicubic)
+    and RandomHorizontalFlip on PIL images, from the same torch draws, on square and oblong scenes."""
+    for shape in [(256, 256, 3), (300, 420, 3)]:
+        img = np.random.default_rng(shape[1]).integers(0, 256, shape, dtype=np.uint8)
+        crop = SDSHMultiCrop(on_device=True)
+        torch.manual_seed(0)
+        views = crop(dict(img=img))['img']
+        torch.manual_seed(0)
+        image = Image.fromarray(img)
+        reference = [crop.global_geometry(image) for _ in range(2)] + [crop.local_geometry(image) for _ in range(8)]
+        assert [v.shape for v in views] == [(224, 224, 3)] * 2 + [(98, 98, 3)] * 8
+        for view, expected in zip(views, reference):
+            assert_within_pil_bicubic(view, np.asarray(expected))
 
 
 def test_the_stage_draws_from_numpys_rng_only():

@@ -2,12 +2,11 @@
 import math
 from typing import List, Sequence, Tuple
 
-import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
-from ...datasets.transforms.geometry import resize_bilinear_like_pil
+from ...datasets.transforms.geometry import mirror_planar, resize_like_pil
 
 
 def sample_crop_box(height: int, width: int, scale: Tuple[float, float], ratio: Tuple[float, float],
@@ -46,12 +45,12 @@ def intersection_area(box_a: np.ndarray, box_b: np.ndarray) -> float:
     return max(w, 0.) * max(h, 0.)
 
 
-def overlap_in_frame(box: np.ndarray, other: np.ndarray) -> np.ndarray:
+def overlap_in_frame(box: Sequence[float], other: Sequence[float]) -> Tuple[float, float, float, float]:
     """The intersection of ``box`` and ``other`` as normalised ``(x1, y1, x2, y2)`` in ``box``'s crop frame."""
-    inter = np.concatenate([np.maximum(box[:2], other[:2]), np.minimum(box[2:], other[2:])])
-    origin = np.tile(box[:2], 2)
-    size = np.tile(box[2:] - box[:2], 2)
-    return (inter - origin) / size
+    x1, y1, x2, y2 = box
+    width, height = x2 - x1, y2 - y1  # scalar arithmetic: numpy costs more than the maths on 4 numbers
+    return ((max(x1, other[0]) - x1) / width, (max(y1, other[1]) - y1) / height,
+            (min(x2, other[2]) - x1) / width, (min(y2, other[3]) - y1) / height)
 
 
 @TRANSFORMS.register_module()
@@ -61,7 +60,7 @@ class OverlappingMultiCrop(BaseTransform):
     Global crop i > 0 is re-drawn until it shares more than ``2 * int(min_intersection * H * W)`` pixels
     with every earlier global crop; a local crop needs ``int(min_intersection * H * W)`` with every global
     crop. Crops are resized with PIL's antialiased bilinear filter, as the official pipeline (torchvision's
-    ``resized_crop`` on PIL images), through :func:`resize_bilinear_like_pil` (within one uint8 level). Adds:
+    ``resized_crop`` on PIL images), through :func:`resize_like_pil` (within one uint8 level). Adds:
 
     - ``img``: list of crops, the ``num_global`` crops of ``global_size`` first, then the local ones;
     - ``gc_bboxes`` (G, V, 4): overlap of global crop i and crop j in crop i's frame, normalised (x1, y1, x2, y2);
@@ -106,14 +105,15 @@ class OverlappingMultiCrop(BaseTransform):
         crops = []
         for box, size in zip(boxes, self.sizes):
             x1, y1, x2, y2 = box.astype(int)
-            crops.append(resize_bilinear_like_pil(img[y1:y2, x1:x2], (size, size)))
+            crops.append(resize_like_pil(img[y1:y2, x1:x2], (size, size)))
         num_views = len(boxes)
+        corners = [box.tolist() for box in boxes]
         gc_bboxes = np.zeros((self.num_global, num_views, 4), dtype=np.float32)
         otc_bboxes = np.zeros((num_views, self.num_global, 4), dtype=np.float32)
         for i in range(self.num_global):
             for j in range(num_views):
-                gc_bboxes[i, j] = overlap_in_frame(boxes[i], boxes[j])
-                otc_bboxes[j, i] = overlap_in_frame(boxes[j], boxes[i])
+                gc_bboxes[i, j] = overlap_in_frame(corners[i], corners[j])
+                otc_bboxes[j, i] = overlap_in_frame(corners[j], corners[i])
         results.update(img=crops, img_shape=[c.shape[:2] for c in crops], gc_bboxes=gc_bboxes,
                        otc_bboxes=otc_bboxes, crop_boxes=np.stack(boxes).astype(np.float32))
         return results
@@ -139,7 +139,7 @@ class RandomFlipViews(BaseTransform):
         num_global = results['gc_bboxes'].shape[0]
         flags = np.random.rand(len(results['img'])) < self.prob
         for view in np.flatnonzero(flags):
-            results['img'][view] = np.ascontiguousarray(mmcv.imflip(results['img'][view], 'horizontal'))
+            results['img'][view] = mirror_planar(results['img'][view])
             frames = [results['otc_bboxes'][view]]
             if view < num_global:
                 frames.append(results['gc_bboxes'][view])

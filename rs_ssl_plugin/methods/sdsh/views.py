@@ -12,6 +12,7 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 from torchvision import transforms as T
 
+from ...datasets.transforms.geometry import mirror_planar, resize_like_pil
 from ...datasets.transforms.views import draw_color_params
 from ...models.batch_augment import PhotometricRecipe
 
@@ -32,10 +33,13 @@ class SDSHMultiCrop(BaseTransform):
     ``uint8``, as loaded by ``LoadImageFromFile``) and writes the list of views (BGR ``uint8``), global crops
     first, for ``PackInputs``.
 
-    With ``on_device=True`` only the crops and flips are made here; the photometric parameters of every
-    view are drawn from the same distributions (numpy's RNG) into ``photometric_params`` and
-    ``photometric_recipe`` (torchvision's definitions: PIL's ``'L'`` grayscale, 9-tap Gaussian blur), which
-    ``BatchAugmentSelfSupDataPreprocessor`` applies to the batch on the accelerator (docs/input_pipeline.md).
+    With ``on_device=True`` only the crops and flips are made here, with torchvision's crop and flip draws
+    (the same torch RNG calls) and :func:`resize_like_pil` (PIL's bicubic filter, 3.5-5x faster than PIL;
+    within one uint8 level); the photometric parameters of every view are drawn from the same distributions
+    (numpy's RNG) into ``photometric_params`` and ``photometric_recipe`` (torchvision's definitions: PIL's
+    ``'L'`` grayscale, 9-tap Gaussian blur), which ``BatchAugmentSelfSupDataPreprocessor`` applies to the
+    batch on the accelerator (docs/input_pipeline.md). The views are then channel-planar in memory, which
+    ``PackInputs`` packs without a copy.
 
     Args:
         global_size / local_size: crop sizes (224 / 98).
@@ -78,10 +82,9 @@ class SDSHMultiCrop(BaseTransform):
                              f'from {results.get("img_path", "the pipeline")}')
         if self.on_device:
             # crops and flips do not care about the channel order: the BGR image as is, no conversion
-            image = Image.fromarray(np.ascontiguousarray(img))
-            views = [self.global_geometry(image) for _ in range(2)]
-            views += [self.local_geometry(image) for _ in range(self.num_local)]
-            results['img'] = [np.array(view) for view in views]
+            views = [self._crop_and_flip(img, self.global_geometry) for _ in range(2)]
+            views += [self._crop_and_flip(img, self.local_geometry) for _ in range(self.num_local)]
+            results['img'] = views
             results['photometric_params'] = np.stack([self._draw_params(v) for v in range(len(views))])
             results['photometric_recipe'] = self.recipe
             return results
@@ -91,6 +94,16 @@ class SDSHMultiCrop(BaseTransform):
         views += [self.local_extra(self.color(self.local_geometry(image))) for _ in range(self.num_local)]
         results['img'] = [np.ascontiguousarray(np.asarray(view)[..., ::-1]) for view in views]
         return results
+
+    @staticmethod
+    def _crop_and_flip(img: np.ndarray, geometry: T.Compose) -> np.ndarray:
+        """``geometry`` (``RandomResizedCrop`` then ``RandomHorizontalFlip``) on the ``H x W x 3`` array
+        ``img``: torchvision's draws, PIL's bicubic resize through torch."""
+        crop, flip = geometry.transforms
+        # get_params reads only the size of its image: an empty tensor of that size stands in for it
+        top, left, height, width = crop.get_params(torch.empty(0, *img.shape[:2]), crop.scale, crop.ratio)
+        view = resize_like_pil(img[top:top + height, left:left + width], (crop.size[1], crop.size[0]), 'bicubic')
+        return mirror_planar(view) if torch.rand(1) < flip.p else view
 
     def _draw_params(self, view: int) -> np.ndarray:
         """The photometric parameters of view ``view`` (0, 1: global crops, then the local ones)."""
