@@ -8,6 +8,9 @@ import torch.nn.functional as F
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
 
+# PIL's filters that torch's antialiased kernels implement
+PIL_FILTERS = ('bilinear', 'bicubic')
+
 
 def resize_like_pil(img: np.ndarray, size: Tuple[int, int], interpolation: str = 'bilinear') -> np.ndarray:
     """``img`` (``H x W`` or ``H x W x C``) resized to ``size = (width, height)`` as
@@ -23,7 +26,7 @@ def resize_like_pil(img: np.ndarray, size: Tuple[int, int], interpolation: str =
     Float images are resized in float; other integer types in float32, rounded and clipped.
     The result is an ``H x W x C`` view of channel-planar memory (not C-contiguous).
     """
-    if interpolation not in ('bilinear', 'bicubic'):
+    if interpolation not in PIL_FILTERS:
         raise ValueError(f"resize_like_pil implements PIL's 'bilinear' and 'bicubic' filters, got {interpolation!r}")
     width, height = size
     in_height, in_width = img.shape[:2]
@@ -66,7 +69,7 @@ class FastRandomResizedCrop(RandomResizedCrop):
     """
 
     def __init__(self, scale, interpolation: str = 'bilinear', **kwargs):
-        if interpolation not in ('bilinear', 'bicubic'):
+        if interpolation not in PIL_FILTERS:
             raise ValueError(f"FastRandomResizedCrop resizes with PIL's bilinear or bicubic filter, got "
                              f"interpolation={interpolation!r} (use RandomResizedCrop for other filters)")
         super().__init__(scale, interpolation=interpolation, **kwargs)
