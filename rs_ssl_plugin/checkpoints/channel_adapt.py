@@ -104,10 +104,13 @@ class ChannelAdaptedPretrainedInit:
                       init_cfg=dict(type='ChannelAdaptedPretrained', checkpoint='rgb.pth', prefix='backbone.'))
 
     Args:
-        checkpoint: checkpoint path or URL.
-        prefix: load only the keys under this prefix (stripped), e.g. ``'backbone.'``.
-        rgb_indices: input bands that carry R, G and B.
-        map_location: passed to the checkpoint loader.
+        checkpoint (str): Checkpoint path or URL.
+        prefix (str, optional): Load only the keys under this prefix (stripped), e.g. ``'backbone.'``;
+            ``None`` loads the whole ``state_dict``. Defaults to None.
+        rgb_indices (Sequence[int]): Input bands of the model that carry R, G and B, in that order.
+            Defaults to (0, 1, 2).
+        map_location (str): Where the checkpoint's tensors are loaded, passed to the checkpoint loader.
+            Defaults to 'cpu'.
     """
 
     def __init__(self, checkpoint: str, prefix: Optional[str] = None, rgb_indices: Sequence[int] = (0, 1, 2),

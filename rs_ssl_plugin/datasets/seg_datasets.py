@@ -36,4 +36,13 @@ class CheckedSegDatasetMixin:
 @DATASETS.register_module()
 class CheckedPotsdamDataset(CheckedSegDatasetMixin, PotsdamDataset):
     """mmseg's ``PotsdamDataset`` (mmseg's converted layout, 6 classes, ``reduce_zero_label=True``) with
-    early, file-naming errors for missing or empty folders and unpaired images."""
+    early, file-naming errors for missing or empty folders and unpaired images.
+
+    Args:
+        img_suffix (str): File name ending of the images. Defaults to '.png'.
+        seg_map_suffix (str): File name ending of the label maps. Defaults to '.png'.
+        reduce_zero_label (bool): Whether label 0 (mmseg's converted boundary/ignore value) becomes 255 and
+            the others shift down by one. Defaults to True.
+        **kwargs: Other arguments of mmseg's ``BaseSegDataset``: ``data_root``, ``data_prefix``
+            (``img_path``, ``seg_map_path``), ``ann_file``, ``pipeline``, ``test_mode``, ``indices``, ...
+    """

@@ -72,6 +72,16 @@ class ShaanxiBuildingsDataset(BaseSegDataset):
     written by ``tools/dataset_converters/split_dataset.py``) or, without one, from every image under
     ``data_prefix['img_path']`` paired by name with a mask under ``data_prefix['seg_map_path']``.
     Missing folders, files or masks fail early with an error naming them.
+
+    Args:
+        data_prefix (dict): Image and mask folders relative to ``data_root`` (``img_path``,
+            ``seg_map_path``), used when there is no ``ann_file``; images (``.tif``, ``.tiff``, ``.png``,
+            ``.jpg``, ``.jpeg``) and masks (``.png``, ``.tif``, ``.tiff``) are paired by their relative path
+            without extension. Defaults to ``dict(img_path='images', seg_map_path='masks')``.
+        reduce_zero_label (bool): Must stay False (background is class 0); accepted so that shared configs
+            can pass it. Defaults to False.
+        **kwargs: Other arguments of mmseg's ``BaseSegDataset``: ``data_root``, ``ann_file`` (the split
+            file), ``pipeline``, ``test_mode``, ``metainfo``, ``indices``, ``lazy_init``, ...
     """
 
     METAINFO = dict(classes=('background', 'building'), palette=[[0, 0, 0], [255, 255, 255]])

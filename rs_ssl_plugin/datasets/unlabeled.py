@@ -42,18 +42,23 @@ class UnlabeledImageFolder(BaseDataset):
     rasterio (use ``CheckedLoadImageFromFile(expected_channels=N)`` for N-band data).
 
     Args:
-        data_root: dataset root folder.
-        data_prefix: sub-folder of ``data_root`` holding the images (``''``: the root itself).
-        ann_file: optional list file (relative to ``data_root`` unless absolute), one image path a line,
-            relative to the image folder; see :func:`read_image_list`. Every listed file must exist.
-        extensions: file name endings to include when scanning (case-insensitive).
-        on_corrupt: what a sample that cannot be decoded does: ``'error'`` raises (naming the file);
+        data_root (str): Dataset root folder.
+        data_prefix (str): Sub-folder of ``data_root`` holding the images (``''``: the root itself).
+            Defaults to ''.
+        ann_file (str): Optional list file (relative to ``data_root`` unless absolute), one image path a
+            line, relative to the image folder; see :func:`read_image_list`. Every listed file must exist.
+            ``''`` scans the image folder instead. Defaults to ''.
+        extensions (Sequence[str]): File name endings to include when scanning (case-insensitive).
+            Defaults to ``('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')``.
+        on_corrupt (str): What a sample that cannot be decoded does: ``'error'`` raises (naming the file);
             ``'skip'`` warns (once per file) with the running count of corrupt files and draws another
             sample (mmengine's refetch, up to ``max_refetch`` times in a row). ``num_skipped`` and
             ``skipped_paths`` hold the count and paths over all dataloader workers of this process: one
             flag per sample in shared memory, set by whichever worker hits the file;
-            ``CorruptImageReportHook`` logs the total over all processes once per epoch.
-        pipeline: the per-sample transforms.
+            ``CorruptImageReportHook`` logs the total over all processes once per epoch. Defaults to 'error'.
+        pipeline (Sequence[dict]): The per-sample transforms. Defaults to ().
+        **kwargs: Other arguments of mmengine's ``BaseDataset`` (``metainfo``, ``indices``,
+            ``serialize_data``, ``test_mode``, ``lazy_init``, ``max_refetch``, ...).
     """
 
     def __init__(self, data_root: str, data_prefix: str = '', ann_file: str = '',

@@ -37,7 +37,7 @@ class CorruptImageReportHook(Hook):
     skipped. The plugin's unlabeled dataset configs enable it.
 
     Args:
-        show_paths: how many of the new paths to name in each report.
+        show_paths (int): How many of the new paths to name in each report. Defaults to 5.
     """
     priority = 'LOW'
 

@@ -40,6 +40,13 @@ class ResumableCheckpointHook(CheckpointHook):
     Exactness needs ``randomness.seed`` set, and data workers whose random streams a resume recreates:
     ``persistent_workers=False`` in epoch-based loops and ``num_workers >= 1`` in iteration-based loops
     (whose skipped batches mmengine loads again). A resume that cannot be exact says why in a warning.
+
+    Args:
+        *args: Positional arguments of mmengine's ``CheckpointHook`` (``interval``, ``by_epoch``, ...).
+        **kwargs: Keyword arguments of mmengine's ``CheckpointHook``, unchanged: ``interval``, ``by_epoch``,
+            ``save_optimizer``, ``save_param_scheduler``, ``out_dir``, ``max_keep_ckpts``, ``save_last``,
+            ``save_best``, ``rule``, ``greater_keys``, ``less_keys``, ``file_client_args``, ``filename_tmpl``,
+            ``backend_args``, ``published_keys``, ``save_begin``.
     """
 
     def __init__(self, *args, **kwargs):

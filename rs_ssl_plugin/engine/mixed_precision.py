@@ -73,6 +73,15 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
 
     Use it like ``AmpOptimWrapper``: ``optim_wrapper=dict(type='MixedPrecisionOptimWrapper',
     loss_scale='dynamic', optimizer=...)``; ``tools/train.py --amp`` switches a config to it.
+
+    Args:
+        loss_scale (str or float or dict): Loss scaling for float16: ``'dynamic'``, a static scale, or a dict
+            of ``torch.amp.GradScaler`` arguments (e.g. ``dict(init_scale=2.**16)``); ignored for bfloat16.
+            Defaults to 'dynamic'.
+        dtype (str or torch.dtype, optional): Autocast dtype, ``'float16'`` or ``'bfloat16'``; ``None``
+            picks float16 on CUDA and bfloat16 on the CPU. Defaults to None.
+        **kwargs: Arguments of mmengine's ``OptimWrapper``: ``optimizer`` (the built optimizer or its
+            config), ``accumulative_counts`` and ``clip_grad``.
     """
 
     def __init__(self, loss_scale: Union[str, float, dict] = 'dynamic',

@@ -83,16 +83,22 @@ class SSLMonitorHook(Hook):
     ``'neck'`` if it has none, or ``module`` given here. Statistics are of each process's own batch.
 
     Args:
-        interval: iterations between two measurements.
-        module: dotted name of the embedding module in the model (default: see above).
-        min_std_ratio, max_mean_cosine, min_effective_rank: collapse thresholds (random-init ResNet-18
-            projections of real images give about 0.4, 0.8 and 30).
-        knn: optional online kNN: a dict with ``data_root`` (a small class-folder set, ``root/<class>/<img>``)
-            and optionally ``interval`` (1), ``by_epoch`` (True: ``interval`` counts epochs; False: iterations),
-            ``train_ratio`` (0.5), ``seed`` (0), ``depth`` (1, class-folder depth), ``img_size`` (224), ``k``
-            (20), ``temperature`` (0.07), ``batch_size`` (64) and ``backbone`` (``'backbone'``, dotted name of
-            the module evaluated). The top-1 accuracy of :func:`~rs_ssl_plugin.evaluation.backbone_probes.knn_classify`
-            on the pooled backbone features is logged as ``ssl_monitor/knn_top1`` (main process only).
+        interval (int): Iterations between two measurements. Defaults to 50.
+        module (str, optional): Dotted name of the embedding module in the model; ``None`` takes the
+            algorithm's ``embedding_module`` (see above). Defaults to None.
+        min_std_ratio (float): Warn when ``std_ratio`` falls below this (random-init ResNet-18 projections of
+            real images give about 0.4). Defaults to 0.05.
+        max_mean_cosine (float): Warn when ``mean_cosine`` rises above this (random init: about 0.8).
+            Defaults to 0.99.
+        min_effective_rank (float): Warn when ``effective_rank`` falls below this (random init: about 30).
+            Defaults to 1.5.
+        knn (dict, optional): Online kNN: a dict with ``data_root`` (a small class-folder set,
+            ``root/<class>/<img>``) and optionally ``interval`` (1), ``by_epoch`` (True: ``interval`` counts
+            epochs; False: iterations), ``train_ratio`` (0.5), ``seed`` (0), ``depth`` (1, class-folder
+            depth), ``img_size`` (224), ``k`` (20), ``temperature`` (0.07), ``batch_size`` (64) and
+            ``backbone`` (``'backbone'``, dotted name of the module evaluated). The top-1 accuracy of
+            :func:`~rs_ssl_plugin.evaluation.backbone_probes.knn_classify` on the pooled backbone features is
+            logged as ``ssl_monitor/knn_top1`` (main process only). ``None`` for no kNN. Defaults to None.
     """
     priority = 'LOW'
     KNN_DEFAULTS = dict(interval=1, by_epoch=True, train_ratio=0.5, seed=0, depth=1, img_size=224, k=20,

@@ -91,17 +91,25 @@ class PerClassSegMetric(BaseMetric):
     for building extraction). Prints a per-class table.
 
     Args:
-        ignore_index: label value left out of the evaluation.
-        output_dir: if given, writes there ``per_class_metrics.csv``, ``metrics.json`` (scores and the raw
-            confusion matrix) and ``confusion_matrix.png``. Files of another run are not overwritten
-            unless ``overwrite``; this metric's own files are refreshed at every evaluation.
-        save_predictions: also write each prediction as a colour PNG (the dataset palette) to
+        ignore_index (int): Label value left out of the evaluation. Defaults to 255.
+        output_dir (str, optional): If given, writes there ``per_class_metrics.csv``, ``metrics.json`` (scores
+            and the raw confusion matrix) and ``confusion_matrix.png``. Files of another run are not
+            overwritten unless ``overwrite``; this metric's own files are refreshed at every evaluation.
+            Defaults to None.
+        save_predictions (bool): Also write each prediction as a colour PNG (the dataset palette) to
             ``output_dir/pred_colour/<image name>.png``, and the palette's legend (class names and colours) to
-            ``output_dir/pred_colour_legend.png``.
-        label_dir: if given, writes each prediction as a class-index PNG ``label_dir/<image name>.png`` in the
-            coding of the dataset's label files (+1 with ``reduce_zero_label``), as ``IoUMetric``'s
-            ``output_dir`` does (``tools/test.py --out``).
-        overwrite: allow replacing output files that existed before this metric wrote them.
+            ``output_dir/pred_colour_legend.png``; needs ``output_dir``. Defaults to False.
+        label_dir (str, optional): If given, writes each prediction as a class-index PNG
+            ``label_dir/<image name>.png`` in the coding of the dataset's label files (+1 with
+            ``reduce_zero_label``), as ``IoUMetric``'s ``output_dir`` does (``tools/test.py --out``).
+            Defaults to None.
+        overwrite (bool): Allow replacing output files that existed before this metric wrote them.
+            Defaults to False.
+        collect_device (str): Device used to collect the results of all ranks, ``'cpu'`` or ``'gpu'``.
+            Defaults to 'cpu'.
+        prefix (str, optional): Prefix of the metric names (``<prefix>/mIoU``); ``None`` leaves them
+            unprefixed. Defaults to None.
+        **kwargs: Other arguments of mmengine's ``BaseMetric`` (``collect_dir``).
     """
 
     default_prefix: Optional[str] = None

@@ -22,6 +22,20 @@ class BatchAugmentSelfSupDataPreprocessor(SelfSupDataPreprocessor):
     (``to_rgb``), augmented there with :mod:`~rs_ssl_plugin.models.batch_augment` (views of one shape
     together, one call per shape, no per-sample loop, no host synchronisation) and normalised. Without them
     (the all-CPU pipeline, validation) it is exactly ``SelfSupDataPreprocessor``. Arguments are its own.
+
+    Args:
+        mean (Sequence[float], optional): Per-channel mean (pixel units, RGB order with ``to_rgb``); ``None``
+            with ``std=None`` skips the normalisation. 1 or 3 values. Defaults to None.
+        std (Sequence[float], optional): Per-channel standard deviation. Defaults to None.
+        pad_size_divisor (int): Accepted for mmpretrain's signature; views are not padded, as in
+            ``SelfSupDataPreprocessor``. Defaults to 1.
+        pad_value (float): Accepted for mmpretrain's signature (no padding). Defaults to 0.
+        to_rgb (bool): Whether to flip the loaded BGR views to RGB (before the augmentation, which is
+            defined on RGB). Defaults to False.
+        bgr_to_rgb (bool): The same as ``to_rgb``. Defaults to False.
+        rgb_to_bgr (bool): Flip the channel order (0 and 2) the other way; the same operation. Defaults to
+            False.
+        non_blocking (bool): Whether to copy the batch to the device asynchronously. Defaults to False.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -85,9 +99,9 @@ class MultiBandSelfSupDataPreprocessor(BatchAugmentSelfSupDataPreprocessor):
     swaps channels 0 and 2 whatever the band count.
 
     Args:
-        mean: per-band means (pixel units).
-        std: per-band standard deviations.
-        non_blocking: copy batches to the device asynchronously.
+        mean (Sequence[float]): Per-band means (pixel units), one per band in the images' band order.
+        std (Sequence[float]): Per-band standard deviations, as many as ``mean``.
+        non_blocking (bool): Whether to copy batches to the device asynchronously. Defaults to False.
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], non_blocking: bool = False):

@@ -40,7 +40,17 @@ class DINOVisionTransformer(VisionTransformer):
 
     At the training size (224 px) both give the same tokens; at other sizes only this one matches the
     official DINO model (and so IDDC's features, e.g. at 320 px). Same arguments and state-dict keys as
-    ``VisionTransformer``, plus ``interpolate_offset`` (0.1; 0 resizes by size, like the parent).
+    ``VisionTransformer``, plus ``interpolate_offset``.
+
+    Args:
+        *args: Positional arguments of mmpretrain's ``VisionTransformer`` (``arch``, ``img_size``,
+            ``patch_size``, ...).
+        interpolate_offset (float): DINO's offset added to the target grid in the interpolation's scale
+            factor; 0 resizes by output size, like the parent. Defaults to 0.1.
+        **kwargs: Keyword arguments of mmpretrain's ``VisionTransformer``, unchanged: ``arch``, ``img_size``,
+            ``patch_size``, ``in_channels``, ``out_indices``, ``drop_rate``, ``drop_path_rate``, ``qkv_bias``,
+            ``norm_cfg``, ``final_norm``, ``out_type``, ``with_cls_token``, ``frozen_stages``, ``interpolate_mode``,
+            ``layer_scale_init_value``, ``patch_cfg``, ``layer_cfgs``, ``pre_norm``, ``init_cfg``.
     """
 
     def __init__(self, *args, interpolate_offset: float = 0.1, **kwargs):

@@ -167,11 +167,14 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
     """Convert the official Potsdam zips in ``dataset_path`` (see the module docstring for the layout).
 
     Args:
+        dataset_path: folder holding the official zips.
+        out_dir: dataset folder to write (mmseg's ``img_dir``/``ann_dir`` layout plus ``unlabeled/``).
         bands: ``'rgb'`` (``2_Ortho_RGB.zip``, PNG crops) or ``'rgbir'`` (``4_Ortho_RGBIR.zip``, 4-band TIFF
             crops in R, G, B, IR order).
         labels: ``'noBoundary'`` (``5_Labels_all_noBoundary.zip``, eroded boundaries are 0 = ignored, mmseg's
             documented choice) or ``'all'`` (``5_Labels_all.zip``).
-        clip_size, stride: crop size and step of the labelled crops.
+        clip_size: crop size of the labelled crops in pixels.
+        stride: step between the labelled crops in pixels.
         unlabeled_stride: step of the unlabeled crops (default ``stride``).
         unlabeled_split: tiles cut into ``unlabeled/``: ``'train'`` (no validation pixels seen in
             pre-training), ``'all'`` or ``'none'``.

@@ -66,6 +66,14 @@ class FastRandomResizedCrop(RandomResizedCrop):
     Equal to ``RandomResizedCrop(backend='pillow')`` for the same crop within one uint8 level (bicubic: on
     all but about one pixel in 10^6), about 3x faster on one core (docs/input_pipeline.md). Bilinear or
     bicubic.
+
+    Args:
+        scale (Sequence[int] or int): Output size ``(h, w)`` of the crop, or one int for a square crop.
+        interpolation (str): PIL's resampling filter, ``'bilinear'`` or ``'bicubic'`` (others are refused).
+            Defaults to 'bilinear'.
+        **kwargs: Other arguments of mmpretrain's ``RandomResizedCrop``: ``crop_ratio_range`` (area range,
+            (0.08, 1.0)), ``aspect_ratio_range`` ((3 / 4, 4 / 3)) and ``max_attempts`` (10); ``backend`` is
+            accepted but the resize is always PIL's filter.
     """
 
     def __init__(self, scale, interpolation: str = 'bilinear', **kwargs):

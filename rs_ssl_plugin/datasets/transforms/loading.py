@@ -25,12 +25,14 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
     :func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`, then ``color_type`` as usual.
 
     Args:
-        expected_channels: band count the file must have (3 for RGB, 4 for RGBIR, ...), or several allowed
-            counts, e.g. ``(1, 3)`` for RGB datasets holding some greyscale files (COCO), which
-            ``color_type='color'`` turns into 3 channels.
-        value_range: ``(low, high)``, or one pair per band, of the stored values, mapped linearly to
-            0..255 as uint8 (e.g. ``(0, 4095)`` for 12-bit imagery). ``None``: 8-bit images only, or any
-            bit depth as stored with ``color_type='unchanged'``.
+        expected_channels (int or Sequence[int]): Band count the file must have (3 for RGB, 4 for RGBIR,
+            ...), or several allowed counts, e.g. ``(1, 3)`` for RGB datasets holding some greyscale files
+            (COCO), which ``color_type='color'`` turns into 3 channels. Defaults to 3.
+        value_range (tuple, optional): ``(low, high)``, or one pair per band, of the stored values, mapped
+            linearly to 0..255 as uint8 (e.g. ``(0, 4095)`` for 12-bit imagery). ``None``: 8-bit images
+            only, or any bit depth as stored with ``color_type='unchanged'``. Defaults to None.
+        **kwargs: Other arguments of mmcv's ``LoadImageFromFile``: ``to_float32``, ``color_type``
+            (``'color'``, ``'grayscale'`` or ``'unchanged'``), ``imdecode_backend`` and ``backend_args``.
     """
 
     def __init__(self, expected_channels: Union[int, Sequence[int]] = 3, value_range: Optional[ValueRange] = None,
@@ -70,7 +72,17 @@ class CheckedLoadImageFromNDArray(CheckedLoadImageFromFile):
     """An image given as an array (``results['img']``, as mmseg's ``inference_model`` and ``MMSegInferencer``
     pass arrays), checked like a file: band count, bit depth, then ``color_type``. The array is taken in the
     loader's convention: BGR for 3 bands, file band order otherwise. A sample without an array is read
-    from ``img_path`` (mmseg's ``inference_model`` keeps the renamed step for later file inputs)."""
+    from ``img_path`` (mmseg's ``inference_model`` keeps the renamed step for later file inputs).
+
+    Args:
+        expected_channels (int or Sequence[int]): Band count the array must have, or several allowed counts.
+            Defaults to 3.
+        value_range (tuple, optional): ``(low, high)``, or one pair per band, of the array's values, mapped
+            linearly to 0..255 as uint8; ``None`` accepts 8-bit arrays only, or any bit depth with
+            ``color_type='unchanged'``. Defaults to None.
+        **kwargs: Other arguments of mmcv's ``LoadImageFromFile``: ``to_float32``, ``color_type``,
+            ``imdecode_backend`` and ``backend_args`` (the last two for samples read from ``img_path``).
+    """
 
     def transform(self, results: dict) -> dict:
         """Check ``results['img']`` (or read ``img_path``) and set ``img``, ``img_shape`` and ``ori_shape``."""
@@ -103,10 +115,12 @@ class CheckedLoadAnnotations(LoadAnnotations):
     test pipelines serve inference too; a dataset sample without ``seg_map_path`` is an error.
 
     Args:
-        num_classes: number of classes; valid values after ``reduce_zero_label``/``label_map`` are
-            ``0..num_classes-1`` and ``ignore_index``. ``None`` takes the count of the dataset's classes,
-            which the plugin's datasets put in every sample (``num_classes``).
-        ignore_index: the ignored label value.
+        num_classes (int, optional): Number of classes; valid values after ``reduce_zero_label``/``label_map``
+            are ``0..num_classes-1`` and ``ignore_index``. ``None`` takes the count of the dataset's classes,
+            which the plugin's datasets put in every sample (``num_classes``). Defaults to None.
+        ignore_index (int): The ignored label value. Defaults to 255.
+        **kwargs: Other arguments of mmseg's ``LoadAnnotations``: ``reduce_zero_label`` (``None`` takes the
+            dataset's), ``imdecode_backend`` and ``backend_args``.
     """
 
     def __init__(self, num_classes: Optional[int] = None, ignore_index: int = 255, **kwargs):
@@ -164,6 +178,10 @@ class CheckedLoadBinaryMask(CheckedLoadAnnotations):
 
     A mask saved as a 3-channel image with equal channels is accepted; any value other than 0, 1 and 255
     (e.g. JPEG artefacts or an anti-aliased mask) is an error naming the file. There is no ignore label.
+
+    Args:
+        **kwargs: Other arguments of :class:`CheckedLoadAnnotations` (``ignore_index``, ``imdecode_backend``,
+            ``backend_args``); ``num_classes=2`` and ``reduce_zero_label=False`` are fixed.
     """
 
     def __init__(self, **kwargs):

@@ -23,6 +23,12 @@ class RandomBandJitter(BaseTransform):
     - band gain: each band times its own factor, a spectral stand-in for saturation/hue jitter.
 
     Integer images are clipped to their type's range and keep their type.
+
+    Args:
+        brightness (float): Half-width ``x`` of the brightness factor's range, in [0, 1). Defaults to 0.4.
+        contrast (float): Half-width of the contrast factor's range, in [0, 1). Defaults to 0.4.
+        band_gain (float): Half-width of each band's gain range, in [0, 1). Defaults to 0.1.
+        prob (float): Probability of jittering an image at all. Defaults to 0.8.
     """
 
     def __init__(self, brightness: float = 0.4, contrast: float = 0.4, band_gain: float = 0.1, prob: float = 0.8):
@@ -56,7 +62,13 @@ class RandomBandJitter(BaseTransform):
 @PRETRAIN_TRANSFORMS.register_module()
 class RandomBandGaussianBlur(BaseTransform):
     """Gaussian blur of every band with sigma uniform in ``sigma_range`` (SimCLR: 0.1-2.0 px), applied
-    with probability ``prob``; works for any band count and dtype (OpenCV)."""
+    with probability ``prob``; works for any band count and dtype (OpenCV).
+
+    Args:
+        sigma_range (Sequence[float]): Range of the blur's standard deviation in pixels, the same for all
+            bands of an image. Defaults to (0.1, 2.0).
+        prob (float): Probability of blurring an image. Defaults to 0.5.
+    """
 
     def __init__(self, sigma_range=(0.1, 2.0), prob: float = 0.5):
         self.sigma_range, self.prob = tuple(sigma_range), prob

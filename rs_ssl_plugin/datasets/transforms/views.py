@@ -62,7 +62,12 @@ def draw_color_params(jitter_prob: float = 0., jitter_ranges: Optional[JitterRan
 
 @TRANSFORMS.register_module()
 class ForEachView(BaseTransform):
-    """Run ``transforms`` on every view of ``results['img']`` (a list) independently."""
+    """Run ``transforms`` on every view of ``results['img']`` (a list) independently.
+
+    Args:
+        transforms (List[dict]): Configs of the transforms run on each view in order (a ``Compose``); each
+            view enters as ``dict(img=view, img_shape=...)`` and only its ``img`` is kept.
+    """
 
     def __init__(self, transforms: List[dict]):
         self.pipeline = Compose(transforms)
@@ -97,12 +102,13 @@ class PhotometricAugment(ForEachView):
       them to the batch. The operations equal the per-image ones within one uint8 level.
 
     Args:
-        transforms: the per-view photometric transforms in order: for RGB views mmpretrain's
+        transforms (List[dict]): The per-view photometric transforms in order: for RGB views mmpretrain's
             ``ColorJitter`` (pillow backend, optionally inside ``RandomApply``), mmcv's
             ``RandomGrayscale(keep_channels=True)``, mmpretrain's ``GaussianBlur`` and ``Solarize`` (fixed
             ``thr``); for N-band views ``RandomBandJitter`` and ``RandomBandGaussianBlur``. Each at most
             once; other transforms are refused (they can run before this one, per view, on the CPU).
-        on_device: see above.
+        on_device (bool): Whether only to draw the parameters here and apply them on the accelerator in the
+            data preprocessor (see above) instead of transforming each view on the CPU. Defaults to False.
     """
 
     def __init__(self, transforms: List[dict], on_device: bool = False):

@@ -21,7 +21,21 @@ class FALSE(BaseSelfSupervisor):
     full VISSL-ordered matrix (all first views, then all second views, images in rank order), so the
     false-negative selection is the same on every rank and equals single-GPU training at the same global
     batch. Each rank's loss covers its own rows; with DDP's gradient averaging the update equals the
-    single-process one.
+    single-process one. The arguments are those of mmpretrain's ``BaseSelfSupervisor``.
+
+    Args:
+        backbone (dict): Config of the backbone (FALSE: ``ResNet`` depth 50).
+        neck (dict, optional): Config of the projection neck (:class:`LinearProjectionNeck`); required in
+            practice, the loss reads its output. Defaults to None.
+        head (dict, optional): Config of the loss head (:class:`FALSEHead`); required in practice.
+            Defaults to None.
+        target_generator (dict, optional): Unused by FALSE (mmpretrain's target generator for other
+            algorithms). Defaults to None.
+        pretrained (str, optional): Checkpoint to initialise the whole model from (becomes
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``). Defaults to None.
+        data_preprocessor (dict, optional): Config of the data preprocessor; ``None`` uses mmpretrain's
+            ``SelfSupDataPreprocessor``. Defaults to None.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``. Defaults to None.
     """
 
     # what SSLMonitorHook watches for collapse: the projections of both views

@@ -14,14 +14,16 @@ class FALSEHead(BaseModule):
     """FALSE loss head: NT-Xent with false-negative self-determination and confidence calibration.
 
     Args:
-        temperature: NT-Xent temperature T (official 0.5).
-        confidence_weight: alpha, the share of a detected false negative moved to the positive term
-            (official 1.0; 0 gives SimCLR).
-        positive_threshold: minimum cosine between the anchor and its positive for the anchor's detected
-            false negative to be calibrated (official 0.9).
-        sentinel: distance given to non-candidate cells during selection. ``inf`` (default) is the
-            intended behaviour; ``3.0`` reproduces the official code, including its degenerate case
-            (see :func:`~rs_ssl_plugin.methods.false.loss.select_false_negatives`).
+        temperature (float): NT-Xent temperature T (official 0.5). Defaults to 0.5.
+        confidence_weight (float): alpha, the share of a detected false negative moved to the positive term
+            (official 1.0; 0 gives SimCLR). Defaults to 1.0.
+        positive_threshold (float): Minimum cosine between the anchor and its positive for the anchor's
+            detected false negative to be calibrated (official 0.9). Defaults to 0.9.
+        sentinel (float): Distance given to non-candidate cells during selection. ``inf`` is the intended
+            behaviour; ``3.0`` reproduces the official code, including its degenerate case (see
+            :func:`~rs_ssl_plugin.methods.false.loss.select_false_negatives`). Defaults to inf.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule`` (the head has no
+            parameters). Defaults to None.
     """
 
     def __init__(self, temperature: float = 0.5, confidence_weight: float = 1.0,

@@ -21,6 +21,18 @@ class LARC(torch.optim.SGD):
 
     Unlike mmpretrain's ``LARS`` this keeps everything on the device (no per-tensor ``.item()``), uses
     multi-tensor kernels, and keeps the learning rate out of the momentum buffer.
+
+    Args:
+        params (Iterable): Parameters or parameter-group dicts to optimise (mmengine passes the groups built
+            from ``paramwise_cfg``); a group may set its own ``trust_coefficient`` and ``eps``.
+        lr (float): Learning rate (FALSE: the peak 4.8, driven by :class:`VISSLCosineRestartLR`).
+        momentum (float): Momentum factor of the SGD update. Defaults to 0.9.
+        weight_decay (float): L2 weight decay, added to the gradient before the trust-ratio scaling.
+            Defaults to 0.0.
+        trust_coefficient (float): LARC's trust coefficient ``eta``, scaling ``||w|| / ||g||``.
+            Defaults to 0.001.
+        eps (float): Added to the denominator of the trust ratio for stability. Defaults to 1e-8.
+        nesterov (bool): Whether to use Nesterov momentum. Defaults to False.
     """
 
     def __init__(self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,

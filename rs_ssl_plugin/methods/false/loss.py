@@ -33,7 +33,12 @@ def select_false_negatives(sim_exp: torch.Tensor, temperature: float, positive_t
     cell ties at the minimum and all lower-triangle negatives of qualifying anchors are selected.
 
     Args:
-        sim_exp: ``(M, M)`` matrix ``exp(z z^T / T)`` of L2-normalised embeddings in VISSL order.
+        sim_exp (torch.Tensor): ``(M, M)`` matrix ``exp(z z^T / T)`` of L2-normalised embeddings in VISSL
+            order.
+        temperature (float): The temperature ``T`` of ``sim_exp``.
+        positive_threshold (float): Minimum positive cosine ``T * log(P_i)`` of an anchor whose selected
+            cells are kept.
+        sentinel (float): Distance of the non-candidate cells. Defaults to inf.
 
     Returns:
         ``(M, M)`` boolean mask of the selected (anchor, false negative) cells.
@@ -70,10 +75,18 @@ def false_loss(z: torch.Tensor,
     ``alpha = 0`` is exactly SimCLR's NT-Xent. The selection is not differentiated.
 
     Args:
-        z: ``(M, d)`` embeddings in VISSL order (normalised here), on a single device; in distributed
-            training, the embeddings gathered from all ranks.
-        anchor_rows: rows whose loss terms are averaged; all rows by default. The selection always uses
-            the full matrix, so per-rank losses over local rows average to the full-batch loss.
+        z (torch.Tensor): ``(M, d)`` embeddings in VISSL order (normalised here), on a single device; in
+            distributed training, the embeddings gathered from all ranks.
+        temperature (float): NT-Xent temperature ``T``. Defaults to 0.5.
+        confidence_weight (float): ``alpha``, the share of a selected false negative moved to the numerator
+            (0 gives SimCLR). Defaults to 1.0.
+        positive_threshold (float): Minimum positive cosine of an anchor whose false negative is calibrated
+            (see :func:`select_false_negatives`). Defaults to 0.9.
+        sentinel (float): Distance of the non-candidate cells in the selection (see
+            :func:`select_false_negatives`). Defaults to inf.
+        anchor_rows (torch.Tensor, optional): Rows whose loss terms are averaged; ``None``: all rows. The
+            selection always uses the full matrix, so per-rank losses over local rows average to the
+            full-batch loss. Defaults to None.
 
     Returns:
         The mean loss over ``anchor_rows`` and the number of selected false-negative pairs.

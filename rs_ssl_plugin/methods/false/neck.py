@@ -21,12 +21,16 @@ class LinearProjectionNeck(BaseModule):
     output; this neck does not, the loss L2-normalises it).
 
     Args:
-        in_channels: backbone feature channels.
-        hid_channels: hidden width.
-        out_channels: embedding size.
-        with_relu: put a ReLU between the two linear layers.
-        norm_cfg: normalisation after the first linear layer (``None``: none, the released head).
-        with_avg_pool: average-pool a ``(B, C, H, W)`` feature map first.
+        in_channels (int): Backbone feature channels. Defaults to 2048.
+        hid_channels (int): Hidden width. Defaults to 2048.
+        out_channels (int): Embedding size. Defaults to 128.
+        with_relu (bool): Whether to put a ReLU between the two linear layers. Defaults to False.
+        norm_cfg (dict, optional): Normalisation after the first linear layer, e.g. ``dict(type='SyncBN')``;
+            ``None``: none, the released head. Defaults to None.
+        with_avg_pool (bool): Whether to average-pool a ``(B, C, H, W)`` feature map first (False for
+            ``(B, C)`` vectors). Defaults to True.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``; ``None`` keeps
+            PyTorch's default initialisation. Defaults to None.
     """
 
     def __init__(self, in_channels: int = 2048, hid_channels: int = 2048, out_channels: int = 128,

@@ -42,6 +42,24 @@ class VISSLCosineRestartLR(ProgressCurveLR):
     The optimizer's learning rate is the peak (4.8 in FALSE); each step sets
     ``lr = peak * vissl_warmup_cosine_restart_factor((step - begin) / (end - begin))``.
     Use ``by_epoch=True, convert_to_iter_based=True`` to update every iteration like VISSL.
+
+    Args:
+        optimizer (Optimizer or OptimWrapper): The optimizer whose learning rate is scheduled; its initial
+            learning rate is the peak.
+        warmup_ratio (float): Fraction of the run spent in the linear warm-up. Defaults to 0.1.
+        warmup_start_factor (float): Factor of the peak at the first step of the warm-up (FALSE: 0.6 / 4.8).
+            Defaults to 0.125.
+        end_factor (float): Factor of the peak the cosine waves decay to (FALSE: 0.0048 / 4.8). Defaults to
+            0.001.
+        restart_interval (float): Half-period ``L`` of the cosine waves, as a fraction of the post-warm-up
+            progress; restarts happen at ``L, 3L, 5L, ...``. Defaults to 0.334.
+        begin (int): Step (epoch or iteration, see ``by_epoch``) at which the curve starts. Defaults to 0.
+        end (int): Step at which the curve ends (progress 1); must be given, the default ``INF`` is rejected
+            because the curve is defined on progress. Defaults to INF.
+        last_step (int): Index of the last step, for resuming; -1 starts from ``begin``. Defaults to -1.
+        by_epoch (bool): Whether ``begin`` and ``end`` count epochs (with ``convert_to_iter_based=True`` the
+            curve is still evaluated every iteration) rather than iterations. Defaults to True.
+        verbose (bool): Whether to print the value at each update. Defaults to False.
     """
 
     def __init__(self, optimizer, warmup_ratio: float = 0.1, warmup_start_factor: float = 0.125,

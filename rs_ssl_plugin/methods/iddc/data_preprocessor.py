@@ -14,7 +14,22 @@ class MultiViewSegDataPreProcessor(SegDataPreProcessor):
 
     Each view gets the colour-order conversion and normalisation of a single image; the batch is padded
     and stacked as in mmseg, giving ``(B, V * c, H, W)``. Single-view inputs (validation, testing) take
-    mmseg's path unchanged.
+    mmseg's path unchanged. The arguments are those of mmseg's ``SegDataPreProcessor``.
+
+    Args:
+        mean (Sequence[float], optional): Per-channel mean of one view (its length ``c`` sets the view's
+            channel count); ``None`` with ``std=None`` skips the normalisation. Defaults to None.
+        std (Sequence[float], optional): Per-channel standard deviation of one view. Defaults to None.
+        size (tuple, optional): Fixed ``(h, w)`` the training batch is padded to. Defaults to None.
+        size_divisor (int, optional): Pad the training batch to a multiple of this. Defaults to None.
+        pad_val (float): Padding value of the images. Defaults to 0.
+        seg_pad_val (float): Padding value of the label maps. Defaults to 255.
+        bgr_to_rgb (bool): Whether to convert each 3-channel view from BGR to RGB. Defaults to False.
+        rgb_to_bgr (bool): Whether to convert each 3-channel view from RGB to BGR. Defaults to False.
+        batch_augments (list[dict], optional): Batch-level augmentations of mmseg (applied in training).
+            Defaults to None.
+        test_cfg (dict, optional): ``size`` or ``size_divisor`` to pad test inputs to; ``None`` pads them
+            not at all. Defaults to None.
     """
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:

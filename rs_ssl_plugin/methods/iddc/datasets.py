@@ -70,6 +70,13 @@ class CocoStuff27Dataset(FixedLabelMapMixin, CheckedSegDatasetMixin, BaseSegData
 
     Pass the split list as ``ann_file``. Labels are the raw stuffthingmaps values (0..181, 255 =
     unlabelled), mapped to 0..26 by ``label_map``.
+
+    Args:
+        img_suffix (str): File name ending of the images. Defaults to '.jpg'.
+        seg_map_suffix (str): File name ending of the label maps. Defaults to '.png'.
+        **kwargs: Other arguments of mmseg's ``BaseSegDataset``: ``data_root``, ``data_prefix``
+            (``img_path``, ``seg_map_path``), ``ann_file`` (the split list), ``pipeline``, ``test_mode``, ...;
+            ``reduce_zero_label`` is fixed to False and the classes to the 27 coarse ones.
     """
 
     METAINFO = dict(classes=COCO_STUFF_27_CLASSES, palette=COCO_STUFF_27_PALETTE)
@@ -88,6 +95,14 @@ class Potsdam3Dataset(FixedLabelMapMixin, CheckedPotsdamDataset):
     Reads mmseg's Potsdam coding (``img_dir``/``ann_dir`` layout, label 0 ignored, ``reduce_zero_label``),
     either from mmseg's converter of the ISPRS tiles or from
     ``tools/dataset_converters/potsdam_iic.py`` (the IIC 200x200 crops and split lists).
+
+    Args:
+        img_suffix (str): File name ending of the images. Defaults to '.png'.
+        seg_map_suffix (str): File name ending of the label maps. Defaults to '.png'.
+        reduce_zero_label (bool): Whether label 0 (ignored in mmseg's Potsdam coding) becomes 255 before the
+            6 classes are merged into 3; keep True for mmseg's coding. Defaults to True.
+        **kwargs: Other arguments of mmseg's ``BaseSegDataset``: ``data_root``, ``data_prefix``, ``ann_file``
+            (a split list), ``pipeline``, ``test_mode``, ...; the classes are fixed.
     """
 
     METAINFO = dict(classes=('roads and cars', 'buildings and clutter', 'vegetation and trees'),

@@ -17,9 +17,12 @@ class IDDCHead(BaseModule):
     No normalisation layers; PyTorch's default initialisation (as in the official code).
 
     Args:
-        in_channels: backbone feature channels (384 for ViT-S).
-        num_clusters: K (27 for COCO-Stuff-27, no over-clustering).
-        channels: width of the two convolutions; ``in_channels`` when ``None``.
+        in_channels (int): Backbone feature channels (384 for ViT-S). Defaults to 384.
+        num_clusters (int): Number of clusters K (27 for COCO-Stuff-27, no over-clustering). Defaults to 27.
+        channels (int, optional): Width of the two convolutions; ``None`` takes ``in_channels``.
+            Defaults to None.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``; ``None`` keeps
+            PyTorch's default initialisation. Defaults to None.
     """
 
     def __init__(self, in_channels: int = 384, num_clusters: int = 27, channels: Optional[int] = None,

@@ -113,12 +113,18 @@ def iddc_loss(feats0: torch.Tensor, feats1: torch.Tensor, logits0: torch.Tensor,
     """The IDDC objective ``L = L_pos + w0 * L_neg + w1 * L_bal / 50`` as separately logged terms.
 
     Args:
-        feats0, feats1: backbone features of the two crops ``(B, C, h, w)`` (normalised here).
-        logits0, logits1: cluster logits of the two crops ``(B, K, h, w)``.
-        shifts: batch shifts of the negative term (:func:`sample_negative_shifts`).
-        negative_weight: w0 (official 1.4).
-        balance_weight: w1 (official 0.4 for ViT-S/16, 0.25 for ViT-S/8), divided by 50.
-        positive_gate, negative_gate: w2 = 0.2 and w3 = 0.12.
+        feats0 (torch.Tensor): Backbone features of the first crop ``(B, C, h, w)`` (normalised here).
+        feats1 (torch.Tensor): Backbone features of the second crop ``(B, C, h, w)`` (normalised here).
+        logits0 (torch.Tensor): Cluster logits of the first crop ``(B, K, h, w)``.
+        logits1 (torch.Tensor): Cluster logits of the second crop ``(B, K, h, w)``.
+        shifts (Sequence[int]): Batch shifts of the negative term (:func:`sample_negative_shifts`).
+        negative_weight (float): w0 (official 1.4). Defaults to 1.4.
+        balance_weight (float): w1 (official 0.4 for ViT-S/16, 0.25 for ViT-S/8), divided by 50.
+            Defaults to 0.4.
+        positive_gate (float): w2: location pairs count in the positive term where their feature
+            correlation exceeds it. Defaults to 0.2.
+        negative_gate (float): w3: location pairs count in the negative term where their feature
+            correlation is below it. Defaults to 0.12.
 
     Computed in at least float32, also under autocast.
 

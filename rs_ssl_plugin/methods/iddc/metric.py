@@ -55,11 +55,16 @@ class HungarianIoUMetric(BaseMetric):
     ``[0, num_classes)``, such as the ignore index 255, are not counted.
 
     Args:
-        num_classes: ground-truth classes; the dataset's ``classes`` count when ``None``.
-        num_clusters: predicted cluster ids; ``num_classes`` when ``None`` (must not be smaller).
-        eval_size: ``(h, w)`` both maps are nearest-resized to before counting; ``(320, 320)`` is the
-            official IDDC protocol, ``None`` counts at the label's own resolution.
-        prefix, collect_device: as in :class:`mmengine.evaluator.BaseMetric`.
+        num_classes (int, optional): Number of ground-truth classes; ``None`` takes the count of the
+            dataset's ``classes``. Defaults to None.
+        num_clusters (int, optional): Number of predicted cluster ids; ``None`` takes ``num_classes`` (must
+            not be smaller). Defaults to None.
+        eval_size (Sequence[int], optional): ``(h, w)`` both maps are nearest-resized to before counting;
+            ``(320, 320)`` is the official IDDC protocol, ``None`` counts at the label's own resolution.
+            Defaults to None.
+        collect_device (str): Device used to collect the results of all ranks, ``'cpu'`` or ``'gpu'``.
+            Defaults to 'cpu'.
+        prefix (str, optional): Prefix of the metric names; ``None`` uses ``'hungarian'``. Defaults to None.
     """
 
     default_prefix = 'hungarian'

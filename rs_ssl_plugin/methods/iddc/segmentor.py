@@ -28,22 +28,33 @@ class IDDC(BaseSegmentor):
     matching (:class:`~rs_ssl_plugin.methods.iddc.metric.HungarianIoUMetric`).
 
     Args:
-        backbone: config of the frozen backbone, e.g.
+        backbone (dict): Config of the frozen backbone, e.g.
             ``dict(type='mmpretrain.VisionTransformer', arch='deit-small', patch_size=16,
-            out_type='featmap', final_norm=True, _scope_='mmpretrain')``; its last output is used.
-        head: config of the clustering head (:class:`~rs_ssl_plugin.methods.iddc.head.IDDCHead`).
-        loss: keyword arguments of :func:`iddc_loss` (``negative_weight``, ``balance_weight``,
-            ``positive_gate``, ``negative_gate``) plus ``num_negative_shifts`` (3).
-        probe_classes: number of labelled classes of an optional linear probe (1x1 conv) trained with
-            cross-entropy on the detached head features of the first crop against its labels. It is a
-            diagnostic only: its gradient never reaches the head. ``None`` for no probe.
-        test_cfg: ``mode``: ``'whole'`` (one pass over the input) or ``'slide'`` (official protocol:
-            windows of ``crop_size`` every ``stride``, the image first enlarged so that its short side is
-            at least the crop, window probabilities averaged); ``flip``: average each pass's logits with
-            those of the flipped input; ``output``: ``'clusters'`` or ``'probe'`` (the probe's class
-            predictions, for mmseg's ordinary ``IoUMetric``).
-        train_cfg, pretrained: accepted for mmseg's ``init_model``, which passes both as ``None``; the
-            backbone weights come from ``backbone.init_cfg``.
+            out_type='featmap', final_norm=True, _scope_='mmpretrain')``; its last output is used. Its
+            weights come from its ``init_cfg`` (``dict(type='Pretrained', checkpoint=..., prefix=...)``).
+        head (dict): Config of the clustering head (:class:`~rs_ssl_plugin.methods.iddc.head.IDDCHead`).
+        loss (dict, optional): Keyword arguments of :func:`iddc_loss` (``negative_weight`` 1.4,
+            ``balance_weight`` 0.4, ``positive_gate`` 0.2, ``negative_gate`` 0.12) plus
+            ``num_negative_shifts`` (3); ``None`` takes all defaults. Defaults to None.
+        probe_classes (int, optional): Number of labelled classes of an optional linear probe (1x1 conv)
+            trained with cross-entropy on the detached head features of the first crop against its labels.
+            It is a diagnostic only: its gradient never reaches the head. ``None`` for no probe.
+            Defaults to None.
+        ignore_index (int): Label value the probe's cross-entropy and accuracy leave out. Defaults to 255.
+        data_preprocessor (dict, optional): Config of the data preprocessor, usually
+            :class:`MultiViewSegDataPreProcessor` (normalises the stacked training crops one by one).
+            Defaults to None.
+        test_cfg (dict, optional): ``mode``: ``'whole'`` (one pass over the input, the default) or
+            ``'slide'`` (official protocol: windows of ``crop_size`` every ``stride``, the image first
+            enlarged so that its short side is at least the crop, window probabilities averaged); ``flip``
+            (False): average each pass's logits with those of the flipped input; ``output``:
+            ``'clusters'`` (the default) or ``'probe'`` (the probe's class predictions, for mmseg's
+            ordinary ``IoUMetric``). Defaults to None.
+        train_cfg (dict, optional): Accepted for mmseg's ``init_model``, which passes it as ``None``; must
+            stay empty. Defaults to None.
+        pretrained (str, optional): Accepted for mmseg's ``init_model``, which passes it as ``None``; must
+            stay empty (use ``backbone.init_cfg``). Defaults to None.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``. Defaults to None.
     """
 
     def __init__(self,

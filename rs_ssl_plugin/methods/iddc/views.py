@@ -20,8 +20,10 @@ class AnisotropicRandomResize(BaseTransform):
     neither is (the official code would then cut undersized crops).
 
     Args:
-        ratio_range: range of each factor (official ``(0.8, 1.2)``).
-        min_size: the smallest side allowed after resizing (the crop size), or 0 for no limit.
+        ratio_range (Tuple[float, float]): Range ``(low, high)`` of each factor, ``0 < low <= high``
+            (official ``(0.8, 1.2)``). Defaults to (0.8, 1.2).
+        min_size (int): The smallest side in pixels allowed after resizing (the crop size), or 0 for no
+            limit. Defaults to 0.
     """
 
     def __init__(self, ratio_range: Tuple[float, float] = (0.8, 1.2), min_size: int = 0):
@@ -77,6 +79,10 @@ class OverlappingCropPair(BaseTransform):
     :class:`~rs_ssl_plugin.methods.iddc.data_preprocessor.MultiViewSegDataPreProcessor` normalises view by view.
     ``seg_fields`` are cut with the first crop (the linear probe's target). The positions are stored
     as ``view_boxes`` ``((y0, x0), (y1, x1))``.
+
+    Args:
+        crop_size (int): Side in pixels of both square crops; the image must be at least this large (see
+            ``AnisotropicRandomResize(min_size=...)``). Defaults to 224.
     """
 
     def __init__(self, crop_size: int = 224):

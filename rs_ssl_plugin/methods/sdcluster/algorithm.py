@@ -41,15 +41,29 @@ class SDCluster(BaseSelfSupervisor):
     ``otc_bboxes`` (V, G, 4) and ``flip_flags`` (V,).
 
     Args:
-        backbone, neck, prototypes, predictor: configs of the student parts (teacher = copies of the first
-            three).
-        base_momentum: teacher momentum at the first iteration (0.99), reaching 1 at the last.
-        student_temperature, teacher_temperature, contrast_temperature: tau_s 0.1, tau_t 0.07 (Sinkhorn),
-            tau_c 0.2.
-        sinkhorn_iterations: 3. distill_weight: w = 0.5.
-        aligned_size: RoIAlign output of the overlap (14 x 14, the official fixed size).
-        teacher_drop_path: run the teacher in train mode so its stochastic depth is active (official
-            behaviour, default) or in eval mode.
+        backbone (dict): Config of the student backbone (official: ``SwinTransformerOS16``); the teacher
+            is a copy.
+        neck (dict): Config of the dense projector (:class:`GELUMLP`, ``dense=True``); the teacher's is a
+            copy.
+        prototypes (dict): Config of the cluster prototypes (:class:`ClusterPrototypes`); the teacher's are
+            a copy.
+        predictor (dict): Config of the student-only slot predictor (:class:`GELUMLP`, ``dense=False``).
+        base_momentum (float): Teacher EMA momentum at the first iteration, reaching 1 at the last on a
+            cosine. Defaults to 0.99.
+        student_temperature (float): tau_s, the temperature of the student's prototype scores in the
+            pixel self-distillation. Defaults to 0.1.
+        teacher_temperature (float): tau_t, the temperature of the teacher's scores in the Sinkhorn-Knopp
+            assignment. Defaults to 0.07.
+        contrast_temperature (float): tau_c, the temperature of the filtered slot contrast. Defaults to 0.2.
+        sinkhorn_iterations (int): Sinkhorn-Knopp normalisation iterations. Defaults to 3.
+        distill_weight (float): w, the weight of ``loss_sd``; ``loss_ctr`` gets ``1 - w``. Defaults to 0.5.
+        aligned_size (int): Side of the RoIAlign output of each overlap (14 x 14, the official fixed size).
+            Defaults to 14.
+        teacher_drop_path (bool): Whether to run the teacher in train mode so that its stochastic depth is
+            active (the official behaviour) rather than in eval mode. Defaults to True.
+        data_preprocessor (dict, optional): Config of the data preprocessor; ``None`` uses mmpretrain's
+            ``SelfSupDataPreprocessor``. Defaults to None.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``. Defaults to None.
     """
 
     # what SSLMonitorHook watches for collapse: the student's dense projections

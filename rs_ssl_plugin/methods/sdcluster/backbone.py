@@ -210,12 +210,25 @@ class PatchEmbed(nn.Module):
 class SwinTransformerOS16(BaseModule):
     """Swin Transformer with output stride 16 (SDCluster's backbone); Swin-S by default.
 
+    The last stage keeps the resolution of the third (no patch merging before it), so the strides are 4, 8,
+    16 and 16 and stage ``i`` has ``embed_dim * 2**i`` channels.
+
     Args:
-        in_channels: input bands (3 for RGB; other values for multispectral input).
-        embed_dim, depths, num_heads, window_size, mlp_ratio, qkv_bias: Swin architecture.
-        drop_rate, attn_drop_rate: dropout rates. drop_path_rate: stochastic depth, linear over blocks.
-        out_indices: stages whose (normed) outputs are returned, as NCHW maps.
-        init_cfg: e.g. ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+        in_channels (int): Input bands (3 for RGB; other values for multispectral input). Defaults to 3.
+        embed_dim (int): Channels of the patch embedding and the first stage. Defaults to 96.
+        depths (Sequence[int]): Number of Swin blocks per stage. Defaults to (2, 2, 18, 2).
+        num_heads (Sequence[int]): Attention heads per stage. Defaults to (3, 6, 12, 24).
+        window_size (int): Side of the attention windows in tokens. Defaults to 7.
+        mlp_ratio (float): Hidden width of the blocks' MLPs relative to their channels. Defaults to 4.
+        qkv_bias (bool): Whether the query, key and value projections have a bias. Defaults to True.
+        drop_rate (float): Dropout after the patch embedding and in the blocks. Defaults to 0.
+        attn_drop_rate (float): Dropout of the attention weights. Defaults to 0.
+        drop_path_rate (float): Stochastic depth of the last block, rising linearly from 0 over the blocks.
+            Defaults to 0.2.
+        out_indices (Sequence[int]): Stages whose (normed) outputs are returned, as NCHW maps.
+            Defaults to (0, 1, 2, 3).
+        init_cfg (dict, optional): Initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...,
+            prefix='backbone.')``; ``None`` uses truncated-normal weights. Defaults to None.
     """
 
     def __init__(self, in_channels: int = 3, embed_dim: int = 96, depths: Sequence[int] = (2, 2, 18, 2),

@@ -25,6 +25,13 @@ class ClusterEval(BaseModule):
     over K is the cluster map. Keys (``encoder.*``, ``projector.mlp.*``, ``assign.prototype_embed.weight``)
     are those of the released ``ClusterEval.pt``; ``tools/model_converters/convert_official.py --format
     sdcluster-clustereval`` also builds this layout from an SDCluster training checkpoint (teacher branch).
+
+    Args:
+        encoder (dict): Config of the backbone (official: ``dict(type='SwinTransformerOS16')``); its last
+            output is used.
+        projector (dict): Config of the dense projector (:class:`GELUMLP` with ``dense=True``).
+        assign (dict): Config of the prototypes (:class:`ClusterPrototypes`).
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``. Defaults to None.
     """
 
     def __init__(self, encoder: dict, projector: dict, assign: dict, init_cfg: Optional[dict] = None):

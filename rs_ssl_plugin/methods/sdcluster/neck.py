@@ -15,6 +15,18 @@ class GELUMLP(BaseModule):
     With ``dense=True`` the layers are 1x1 convolutions over (B, C, H, W) maps (the projector), otherwise
     Linear layers over (..., C) vectors (the slot predictor). Weights: truncated normal (std 0.02), zero bias.
     The layers are ``mlp.0, mlp.2, ...``, the official key names.
+
+    Args:
+        in_channels (int): Channels of the input (the projector: 768, the Swin-S features; the predictor:
+            256).
+        hidden_channels (int): Width of the hidden layers. Defaults to 2048.
+        out_channels (int): Channels of the output. Defaults to 256.
+        num_layers (int): Number of layers (at least 1): ``in -> hidden -> ... -> hidden -> out``.
+            Defaults to 3.
+        dense (bool): Whether the layers are 1x1 convolutions over ``(B, C, H, W)`` maps (True) or Linear
+            layers over ``(..., C)`` vectors (False). Defaults to True.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``; ``None`` uses the
+            initialisation described above. Defaults to None.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 2048, out_channels: int = 256, num_layers: int = 3,

@@ -13,6 +13,15 @@ class ClusterPrototypes(BaseModule):
     """K learnable prototypes scoring dense embeddings by cosine similarity and pooling one slot each.
 
     ``prototype_embed`` keeps the official key name and PyTorch's N(0, 1) embedding init.
+
+    Args:
+        num_prototypes (int): Number of prototypes (clusters) K. Defaults to 256.
+        dim (int): Dimension of the prototypes, equal to the channels of the dense embeddings. Defaults to 256.
+        pool_temperature (float): Temperature of the softmax over prototypes that weights the pixels pooled
+            into each slot. Defaults to 0.07.
+        eps (float): Added to every pooling weight before normalising over the pixels, so that a prototype
+            without pixels still gets a slot. Defaults to 1e-6.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``. Defaults to None.
     """
 
     def __init__(self, num_prototypes: int = 256, dim: int = 256, pool_temperature: float = 0.07,

@@ -25,9 +25,26 @@ def timm_warmup_cosine_factor(progress: float, warmup_ratio: float = 0.2, warmup
 
 @PARAM_SCHEDULERS.register_module()
 class TimmWarmupCosineLR(ProgressCurveLR):
-    """SDCluster's official learning-rate curve (timm cosine with linear warm-up, see
+    """SDCluster's official learning-rate curve (timm cosine with linear warm-up).
+
+    Each step sets ``lr = base * timm_warmup_cosine_factor((step - begin) / (end - begin))`` (see
     :func:`timm_warmup_cosine_factor`). Official: base 1.25e-3, warm-up from and decay to 2.5e-7 (factor 2e-4),
-    20 of 100 epochs of warm-up, updated every iteration."""
+    20 of 100 epochs of warm-up, updated every iteration (``by_epoch=True, convert_to_iter_based=True``).
+
+    Args:
+        optimizer (Optimizer or OptimWrapper): The optimizer whose learning rate is scheduled; its initial
+            learning rate is the base.
+        warmup_ratio (float): Fraction of the run spent in the linear warm-up. Defaults to 0.2.
+        warmup_start_factor (float): Factor of the base at the first step of the warm-up. Defaults to 2e-4.
+        end_factor (float): Factor of the base the cosine decays to at the end. Defaults to 2e-4.
+        begin (int): Step (epoch or iteration, see ``by_epoch``) at which the curve starts. Defaults to 0.
+        end (int): Step at which the curve ends (progress 1); must be given, the default ``INF`` is rejected
+            because the curve is defined on progress. Defaults to INF.
+        last_step (int): Index of the last step, for resuming; -1 starts from ``begin``. Defaults to -1.
+        by_epoch (bool): Whether ``begin`` and ``end`` count epochs (with ``convert_to_iter_based=True`` the
+            curve is still evaluated every iteration) rather than iterations. Defaults to True.
+        verbose (bool): Whether to print the value at each update. Defaults to False.
+    """
 
     def __init__(self, optimizer, warmup_ratio: float = 0.2, warmup_start_factor: float = 2e-4,
                  end_factor: float = 2e-4, begin: int = 0, end: int = INF, last_step: int = -1,

@@ -65,6 +65,22 @@ class OverlappingMultiCrop(BaseTransform):
     - ``img``: list of crops, the ``num_global`` crops of ``global_size`` first, then the local ones;
     - ``gc_bboxes`` (G, V, 4): overlap of global crop i and crop j in crop i's frame, normalised (x1, y1, x2, y2);
     - ``otc_bboxes`` (V, G, 4): the same overlap in crop j's frame.
+
+    Args:
+        num_global (int): Number of global crops (at least 1); they come first in ``img``. Defaults to 2.
+        num_local (int): Number of local crops, after the global ones. Defaults to 0.
+        global_size (int): Side in pixels of the square global crops after resizing. Defaults to 224.
+        local_size (int): Side in pixels of the square local crops after resizing. Defaults to 96.
+        global_scale (Sequence[float]): Range of the global crops' area as a fraction of the image area.
+            Defaults to (0.25, 1.0).
+        local_scale (Sequence[float]): Range of the local crops' area as a fraction of the image area.
+            Defaults to (0.05, 0.25).
+        ratio (Sequence[float]): Range of the crops' aspect ratio (width / height), sampled log-uniformly,
+            for global and local crops alike. Defaults to (3 / 4, 4 / 3).
+        min_intersection (float): Minimum overlap as a fraction of the image area (doubled between global
+            crops, see above). Defaults to 0.01.
+        max_redraws (int): Draws per crop before giving up with a ``RuntimeError`` that names the image size
+            (lower ``min_intersection`` or raise the scales then). Defaults to 100.
     """
 
     def __init__(self, num_global: int = 2, num_local: int = 0, global_size: int = 224, local_size: int = 96,
@@ -129,6 +145,9 @@ class RandomFlipViews(BaseTransform):
     """Flip each view horizontally with probability ``prob``, mirroring its overlap boxes in its own frame.
 
     Needs the keys of :class:`OverlappingMultiCrop`; adds ``flip_flags`` (V,) bool.
+
+    Args:
+        prob (float): Probability of flipping each view, drawn independently per view. Defaults to 0.5.
     """
 
     def __init__(self, prob: float = 0.5):

@@ -16,7 +16,10 @@ DEFAULT_LOSS_WEIGHTS = dict(dino=1.0, ibot=1.0, koleo=0.0, hash_reg=0.01)
 
 @MODELS.register_module()
 class SDSH(BaseSelfSupervisor):
-    """SDSH: Self-Distilled Self-Supervised Hashing for remote-sensing image retrieval (Qiao et al., GRSL).
+    """SDSH: Self-Distilled Self-Supervised Hashing for remote-sensing image retrieval.
+
+    Implementation of `Self-Distilled Self-Supervised Hashing for Remote Sensing Image Retrieval
+    <https://doi.org/10.1109/LGRS.2025.3646078>`_ (Qiao et al., IEEE GRSL 2026).
 
     A DINOv2 teacher-student self-distillation in which the DINO head reads the continuous hash vector
     ``u`` of :class:`SDSHViT` (attention-weighted pooling -> hash layer) instead of the class token.
@@ -40,13 +43,24 @@ class SDSH(BaseSelfSupervisor):
     retrieval (:class:`RetrievalMetric` takes ``sign``).
 
     Args:
-        backbone: :class:`SDSHViT` config (student; the teacher is the same with ``drop_path_rate=0``).
-        dino_head / ibot_head: :class:`SDSHDINOHead` configs; ``in_channels`` of the DINO head is set to
-            the backbone's ``hash_bits`` and of the iBOT head to its ``ibot_channels``.
-        loss_weights: ``dino``, ``ibot``, ``koleo``, ``hash_reg``. The released default config uses
-            ``1.0, 1.0, 0.0, 0.01``; the official sweeps fix ``ibot 0.1, koleo 0.01, hash_reg 0.01``.
-        student_temp: 0.1. center_momentum: 0.9 (DINO and iBOT centres).
-        teacher_temp: initial teacher temperature (the hook overwrites it every iteration).
+        backbone (dict): :class:`SDSHViT` config (student; the teacher is the same with
+            ``drop_path_rate=0``).
+        dino_head (dict): :class:`SDSHDINOHead` config of the DINO head; its ``in_channels`` is set to the
+            backbone's ``hash_bits``.
+        ibot_head (dict): :class:`SDSHDINOHead` config of the separate iBOT head; its ``in_channels`` is set
+            to the backbone's ``ibot_channels``.
+        loss_weights (dict, optional): Any of ``dino``, ``ibot``, ``koleo``, ``hash_reg`` (others are
+            refused); missing ones keep the released default config's ``1.0, 1.0, 0.0, 0.01``. The official
+            sweeps fix ``ibot 0.1, koleo 0.01, hash_reg 0.01``. Defaults to None.
+        student_temp (float): Temperature of the student's softmax in the DINO and iBOT terms.
+            Defaults to 0.1.
+        center_momentum (float): EMA momentum of the DINO and iBOT teacher centres. Defaults to 0.9.
+        teacher_temp (float): Initial teacher temperature (:class:`SDSHScheduleHook` overwrites it every
+            iteration). Defaults to 0.04.
+        data_preprocessor (dict, optional): Config of the data preprocessor; ``None`` uses mmpretrain's
+            ``SelfSupDataPreprocessor``. Defaults to None.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule`` (the backbone's
+            pretrained weights come from ``backbone.init_cfg``). Defaults to None.
     """
 
     # what SSLMonitorHook watches for collapse: the student's continuous hash codes

@@ -31,15 +31,24 @@ class SDSHViT(DINOVisionTransformer):
     continuous code; the retrieval code is ``sign(u)``.
 
     Args:
-        arch: mmpretrain ViT arch (``'dinov2-small'``: 384-d, 12 blocks, 6 heads) or a dict.
-        img_size: global crop size (224).
-        local_img_size: local crop size (98).
-        patch_size: 14.
-        hash_bits: code length.
-        ibot_channels: width of the iBOT patch projection (256).
-        drop_path_rate: stochastic depth, the same for every block (DINOv2 ``drop_path_uniform``).
-        layer_scale_init_value: layer-scale init (1e-5; pretrained values come from the checkpoint).
-        interpolate_offset: DINOv2 position-embedding interpolation offset (0.1).
+        arch (str or dict): mmpretrain ViT arch (``'dinov2-small'``: 384-d, 12 blocks, 6 heads) or a dict.
+            Defaults to 'dinov2-small'.
+        img_size (int): Global crop size in pixels, the size the position embedding is stored for.
+            Defaults to 224.
+        local_img_size (int): Local crop size in pixels (a multiple of ``patch_size``). Defaults to 98.
+        patch_size (int): Patch size in pixels. Defaults to 14.
+        hash_bits (int): Code length (SDSH: 16, 32, 48 or 64). Defaults to 64.
+        ibot_channels (int): Width of the iBOT patch projection. Defaults to 256.
+        drop_path_rate (float): Stochastic depth, the same for every block (DINOv2 ``drop_path_uniform``;
+            SDSH's student: 0.05, the teacher is built with 0). Defaults to 0.
+        layer_scale_init_value (float): Layer-scale init (pretrained values come from the checkpoint).
+            Defaults to 1e-5.
+        interpolate_offset (float): DINOv2 position-embedding interpolation offset. Defaults to 0.1.
+        init_cfg (dict, optional): Initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...)``
+            with an official DINOv2 or converted checkpoint. Defaults to None.
+        **kwargs: Other arguments of mmpretrain's ``VisionTransformer`` (``qkv_bias``, ``norm_cfg``,
+            ``drop_rate``, ``interpolate_mode``, ``patch_cfg``, ...); ``out_type``, ``final_norm``,
+            ``with_cls_token`` and ``layer_cfgs`` are fixed and refused.
     """
 
     def __init__(self, arch='dinov2-small', img_size: int = 224, local_img_size: int = 98, patch_size: int = 14,

@@ -37,11 +37,17 @@ class RetrievalImageFolder(BaseDataset):
     the queries, which is what :class:`RetrievalMetric` evaluates in one pass.
 
     Args:
-        data_root: dataset root holding one folder per class.
-        split: ``'database'``, ``'query'`` or ``'all'``.
-        train_ratio: share of each class (sorted by file name) in the database.
-        expected_num_classes: raise if the number of class folders differs (None: no check).
-        extensions: accepted file name endings (case-insensitive).
+        data_root (str): Dataset root holding one folder per class.
+        split (str): ``'database'``, ``'query'`` or ``'all'``. Defaults to 'database'.
+        train_ratio (float): Share of each class (sorted by file name) in the database, in (0, 1).
+            Defaults to 0.5.
+        expected_num_classes (int, optional): Raise if the number of class folders differs; ``None``: no
+            check. Defaults to None.
+        extensions (Sequence[str]): Accepted file name endings (case-insensitive). Defaults to
+            ``('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')``.
+        pipeline (Sequence[dict]): The per-sample transforms. Defaults to ().
+        **kwargs: Other arguments of mmengine's ``BaseDataset`` (``metainfo``, ``test_mode``, ``indices``,
+            ``serialize_data``, ``lazy_init``, ``max_refetch``, ...).
     """
 
     def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.5,
@@ -70,7 +76,17 @@ class RetrievalImageFolder(BaseDataset):
 
 @DATASETS.register_module()
 class AIDRetrieval(RetrievalImageFolder):
-    """AID (30 classes, 10,000 images) with SDSH's split: half of each class in the database."""
+    """AID (30 classes, 10,000 images) with SDSH's split: half of each class in the database.
+
+    Args:
+        data_root (str): Dataset root holding one folder per class.
+        split (str): ``'database'``, ``'query'`` or ``'all'``. Defaults to 'database'.
+        train_ratio (float): Share of each class (sorted by file name) in the database. Defaults to 0.5.
+        expected_num_classes (int, optional): Raise if the number of class folders differs; ``None``: no
+            check. Defaults to 30.
+        **kwargs: Other arguments of :class:`RetrievalImageFolder` (``extensions``, ``pipeline``) and
+            mmengine's ``BaseDataset``.
+    """
 
     def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.5,
                  expected_num_classes: Optional[int] = 30, **kwargs):
@@ -79,7 +95,17 @@ class AIDRetrieval(RetrievalImageFolder):
 
 @DATASETS.register_module()
 class UCMercedRetrieval(RetrievalImageFolder):
-    """UC Merced Land Use (21 classes x 100 images) with SDSH's split: 80 per class in the database."""
+    """UC Merced Land Use (21 classes x 100 images) with SDSH's split: 80 per class in the database.
+
+    Args:
+        data_root (str): Dataset root holding one folder per class.
+        split (str): ``'database'``, ``'query'`` or ``'all'``. Defaults to 'database'.
+        train_ratio (float): Share of each class (sorted by file name) in the database. Defaults to 0.8.
+        expected_num_classes (int, optional): Raise if the number of class folders differs; ``None``: no
+            check. Defaults to 21.
+        **kwargs: Other arguments of :class:`RetrievalImageFolder` (``extensions``, ``pipeline``) and
+            mmengine's ``BaseDataset``.
+    """
 
     def __init__(self, data_root: str, split: str = 'database', train_ratio: float = 0.8,
                  expected_num_classes: Optional[int] = 21, **kwargs):

@@ -20,11 +20,14 @@ class SDSHDINOHead(BaseModule):
     projection. The prototype layer is named ``last_layer`` (its learning rate is frozen at the start).
 
     Args:
-        in_channels: input width.
-        num_prototypes: K, output logits (SDSH: 65536).
-        hidden_channels: MLP hidden width (2048).
-        bottleneck_channels: MLP output width before normalisation (256).
-        num_layers: Linear layers in the MLP (3).
+        in_channels (int): Input width (inside :class:`SDSH` set from the backbone: ``hash_bits`` for the
+            DINO head, ``ibot_channels`` for the iBOT head).
+        num_prototypes (int): K, the number of output logits (SDSH: 65536). Defaults to 65536.
+        hidden_channels (int): MLP hidden width. Defaults to 2048.
+        bottleneck_channels (int): MLP output width before the normalisation. Defaults to 256.
+        num_layers (int): Linear layers in the MLP. Defaults to 3.
+        init_cfg (dict, optional): Initialisation config of mmengine's ``BaseModule``; ``None`` keeps the
+            initialisation described above. Defaults to None.
     """
 
     def __init__(self, in_channels: int, num_prototypes: int = 65536, hidden_channels: int = 2048,

@@ -42,6 +42,27 @@ class SDSHScheduleHook(Hook):
 
     After the optimizer step the teacher is updated with momentum cosine ``momentum -> final_momentum``.
     The parameter groups come from :class:`SDSHOptimWrapperConstructor`.
+
+    Args:
+        epoch_length (int): Iterations per schedule "epoch" (DINOv2's ``OFFICIAL_EPOCH_LENGTH``; 80 for AID,
+            30 for UCMD). All ``*_epochs`` arguments count such epochs.
+        base_lr (float): Peak learning rate for a global batch of 1024; the run's peak is
+            ``base_lr * sqrt(global_batch / 1024)``. Defaults to 1e-3.
+        min_lr (float): Learning rate at the end of the cosine decay (not batch-scaled). Defaults to 1e-6.
+        warmup_epochs (int): Epochs of linear learning-rate warm-up from 0 to the peak. Defaults to 10.
+        weight_decay (float): Weight decay at the first iteration. Defaults to 0.04.
+        weight_decay_end (float): Weight decay at the last iteration (cosine from ``weight_decay``).
+            Defaults to 0.4.
+        freeze_last_layer_epochs (int): Epochs during which the heads' prototype layers get learning rate 0.
+            Defaults to 1.
+        momentum (float): Teacher EMA momentum at the first iteration. Defaults to 0.992.
+        final_momentum (float): Teacher EMA momentum at the last iteration (cosine from ``momentum``).
+            Defaults to 1.0.
+        warmup_teacher_temp (float): Teacher temperature at the first iteration. Defaults to 0.04.
+        teacher_temp (float): Teacher temperature after the warm-up. Defaults to 0.07.
+        warmup_teacher_temp_epochs (int): Epochs of the linear teacher-temperature warm-up. Defaults to 30.
+        global_batch_size (int, optional): Global batch used for the learning-rate scaling. ``None`` takes
+            the train dataloader's batch size times the world size. Defaults to None.
     """
     priority = 'HIGH'
 

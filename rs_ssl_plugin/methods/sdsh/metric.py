@@ -105,6 +105,19 @@ class RetrievalMetric(BaseMetric):
     Reported (prefix ``retrieval``): ``mAP`` (over the whole database, the official number), ``mAP@K`` for
     each K of ``map_topk``, ``P@N`` for each N of ``precision_at``. With ``pr_curve_file`` the
     precision-recall curve at ``pr_cutoffs`` (default: :func:`default_cutoffs`) is saved as a plot and JSON.
+
+    Args:
+        map_topk (Sequence[int]): Each K reports ``mAP@K``, the mean average precision over the top K of
+            the Hamming ranking. Defaults to (100, ).
+        precision_at (Sequence[int]): Each N reports ``P@N``, the share of relevant items in the top N.
+            Defaults to (10, 50, 100).
+        pr_cutoffs (Sequence[int], optional): Ranking depths at which the precision-recall curve is sampled
+            (clipped to the database size); ``None``: :func:`default_cutoffs`. Defaults to None.
+        pr_curve_file (str, optional): Path of the precision-recall plot (``.png``/``.pdf``/``.svg``; the
+            numbers go to the same name with ``.json``); ``None`` saves no curve. Defaults to None.
+        collect_device (str): Device used to collect the results of all ranks, ``'cpu'`` or ``'gpu'``.
+            Defaults to 'cpu'.
+        prefix (str, optional): Prefix of the metric names; ``None`` uses ``'retrieval'``. Defaults to None.
     """
     default_prefix = 'retrieval'
 

@@ -68,6 +68,14 @@ class SDSHOptimWrapperConstructor:
     ``paramwise_cfg``: ``layer_decay`` (0.9) and ``patch_embed_lr_mult`` (0.2). The groups' ``lr`` and
     ``weight_decay`` are set every iteration by :class:`SDSHScheduleHook` from the groups' multipliers.
     Use ``type='SDSHOptimWrapper'`` (or ``'SDSHAmpOptimWrapper'``) for per-module gradient clipping.
+
+    Args:
+        optim_wrapper_cfg (dict): The config's ``optim_wrapper`` without ``constructor`` and
+            ``paramwise_cfg``: ``optimizer`` (e.g. ``dict(type='AdamW', betas=(0.9, 0.999))``), ``type``
+            (``'SDSHOptimWrapper'`` when not given), ``clip_grad`` and the wrapper's other arguments.
+        paramwise_cfg (dict, optional): ``layer_decay`` (0.9, the learning-rate factor per ViT block from
+            the top) and ``patch_embed_lr_mult`` (0.2, an extra factor of the patch embedding); other keys
+            are refused. ``None`` takes both defaults. Defaults to None.
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
@@ -112,10 +120,29 @@ class PerModuleClipMixin:
 
 @OPTIM_WRAPPERS.register_module()
 class SDSHOptimWrapper(PerModuleClipMixin, OptimWrapper):
-    """:class:`OptimWrapper` with per-module gradient clipping (``clip_grad=dict(max_norm=3.0)``)."""
+    """:class:`OptimWrapper` with per-module gradient clipping (``clip_grad=dict(max_norm=3.0)``).
+
+    Args:
+        optimizer (Optimizer): The optimizer built by :class:`SDSHOptimWrapperConstructor`.
+        accumulative_counts (int): Number of iterations whose gradients are accumulated before each step.
+            Defaults to 1.
+        clip_grad (dict, optional): Arguments of the gradient clipping, applied to each module (backbone,
+            DINO head, iBOT head) on its own, e.g. ``dict(max_norm=3.0)``; ``None`` for no clipping.
+            Defaults to None.
+    """
 
 
 @OPTIM_WRAPPERS.register_module()
 class SDSHAmpOptimWrapper(PerModuleClipMixin, MixedPrecisionOptimWrapper):
     """:class:`MixedPrecisionOptimWrapper` with per-module gradient clipping: float16 with a dynamic loss scale
-    on CUDA by default (gradients are unscaled before clipping), ``dtype='bfloat16'`` on CUDA or the CPU."""
+    on CUDA by default (gradients are unscaled before clipping), ``dtype='bfloat16'`` on CUDA or the CPU.
+
+    Args:
+        loss_scale (str or float or dict): Loss scaling for float16: ``'dynamic'``, a static scale, or a dict
+            of ``torch.amp.GradScaler`` arguments; ignored for bfloat16. Defaults to 'dynamic'.
+        dtype (str or torch.dtype, optional): Autocast dtype, ``'float16'`` or ``'bfloat16'``; ``None``
+            picks float16 on CUDA and bfloat16 on the CPU. Defaults to None.
+        **kwargs: Arguments of mmengine's ``OptimWrapper``: ``optimizer`` (built by
+            :class:`SDSHOptimWrapperConstructor`), ``accumulative_counts`` and ``clip_grad`` (applied to each
+            module on its own, e.g. ``dict(max_norm=3.0)``).
+    """

@@ -42,13 +42,19 @@ class SDSHMultiCrop(BaseTransform):
     ``PackInputs`` packs without a copy.
 
     Args:
-        global_size / local_size: crop sizes (224 / 98).
-        num_local: number of local crops (8).
-        global_scale / local_scale: ``RandomResizedCrop`` area ranges ((0.6, 1.0) / (0.05, 0.5)).
-        corrected_blur: use the intended blur probabilities (1.0, 0.1, 0.5) instead of the released
-            recipe's effective ones (0.0, 0.9, 0.5).
-        solarize_prob: solarisation probability of global crop 2 (0.2).
-        on_device: leave the photometric operations to the data preprocessor (see above).
+        global_size (int): Side in pixels of the 2 square global crops. Defaults to 224.
+        local_size (int): Side in pixels of the square local crops. Defaults to 98.
+        num_local (int): Number of local crops. Defaults to 8.
+        global_scale (Tuple[float, float]): ``RandomResizedCrop`` area range of the global crops, as a
+            fraction of the image area. Defaults to (0.6, 1.0).
+        local_scale (Tuple[float, float]): ``RandomResizedCrop`` area range of the local crops. Defaults to
+            (0.05, 0.5).
+        corrected_blur (bool): Use the intended blur probabilities (1.0, 0.1, 0.5 for global crop 1, global
+            crop 2, local crops) instead of the released recipe's effective ones (0.0, 0.9, 0.5).
+            Defaults to False.
+        solarize_prob (float): Solarisation probability of global crop 2. Defaults to 0.2.
+        on_device (bool): Leave the photometric operations to the data preprocessor (see above).
+            Defaults to False.
     """
 
     recipe = PhotometricRecipe(kind='color', gray='pil', blur='torchvision', blur_taps=9, solarize_threshold=128.)
@@ -185,8 +191,23 @@ def sdsh_collate(data_batch: Sequence[dict], mask_grid: Tuple[int, int] = (16, 1
     """``default_collate`` plus iBOT block masks for the ``2B`` global crops of the batch.
 
     Masks are drawn per batch (as DINOv2 does, so the ratios are stratified over the batch) and stored in
-    ``data_samples[b].mask`` with shape ``(2, h, w)`` for image ``b``'s two global crops.
-    ``max_mask_patches`` defaults to half the grid (128 for 16 x 16).
+    ``data_samples[b].mask`` with shape ``(2, h, w)`` for image ``b``'s two global crops. Use it as
+    ``collate_fn=dict(type='sdsh_collate', ...)`` of the training dataloader.
+
+    Args:
+        data_batch (Sequence[dict]): The samples of one batch (given by the dataloader).
+        mask_grid (Tuple[int, int]): Patch grid ``(h, w)`` of a global crop (224 px at patch 14: 16 x 16).
+            Defaults to (16, 16).
+        mask_probability (float): Share of the ``2B`` global crops that get a mask; the others stay
+            unmasked. Defaults to 0.5.
+        mask_ratio_range (Tuple[float, float]): Range of the masked share of the patches, stratified over
+            the masked crops. Defaults to (0.1, 0.6).
+        min_mask_patches (int): Smallest area in patches of one masking block. Defaults to 4.
+        max_mask_patches (int, optional): Largest area in patches of one masking block; ``None``: half the
+            grid (128 for 16 x 16). Defaults to None.
+
+    Returns:
+        dict: ``default_collate``'s batch with the masks in the data samples.
     """
     batch = default_collate(data_batch)
     samples: List = batch['data_samples']
