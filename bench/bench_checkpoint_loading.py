@@ -23,9 +23,9 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 
 import rs_ssl_plugin  # noqa: E402,F401
+from rs_ssl_plugin.checkpoints.integrity import checkpoint_is_intact  # noqa: E402
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file  # noqa: E402
 from rs_ssl_plugin.engine import capture_random_state  # noqa: E402
-from rs_ssl_plugin.utils.work_dir import checkpoint_is_intact  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -182,7 +182,7 @@ def train_config(suite: Suite, name: str) -> dict:
     config and what the row reports about it."""
     from mmengine.config import Config
 
-    from rs_ssl_plugin.utils.runner_config import enable_amp
+    from rs_ssl_plugin.engine.runner_config import enable_amp
     data, settings = suite.data(), train_settings(suite)
     tiny = suite.dry_run
     vit = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)

@@ -6,9 +6,10 @@ registers the SSL parts into mmpretrain's registries and the segmentation parts 
 Layout: ``methods/<method>/`` holds everything one method uses (FALSE, SDCluster, IDDC, SDSH); the shared
 parts live in ``datasets/`` (data loading, checks, datasets, preparation), ``models/`` (data preprocessors,
 batched augmentation, the GELU MLP), ``engine/`` (mixed precision, checkpoint and input-check hooks,
-schedulers' base), ``evaluation/`` (confusion matrix, per-class metric), ``checkpoints/`` (reading, export,
-conversion, channel adaptation), ``apis/`` (tiled inference, retrieval search), ``visualization/``,
-``registry.py`` (the transform scope of the checked loaders) and ``utils/`` (collectives, work dirs, configs).
+schedulers' base, the tools' runner-config changes), ``evaluation/`` (confusion matrix, per-class metric),
+``checkpoints/`` (reading, integrity and resumption, export, conversion, channel adaptation), ``apis/`` (tiled
+inference), ``visualization/``, ``registry.py`` (the transform scope of the checked loaders) and ``utils/``
+(leaf helpers: collectives, work dirs and output guards, the window grid, configs).
 """
 from .checkpoints.reading import register_safe_checkpoint_loaders
 from .compat import install_numpy2_fixes

@@ -30,11 +30,12 @@ from rs_ssl_plugin.apis.scene_io import (
     segment_raster,
     window_settings,
 )
-from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, slide_windows
+from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES
 from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
+from rs_ssl_plugin.utils.windows import slide_windows
 from rs_ssl_plugin.visualization.legend import write_legend
 
 SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')

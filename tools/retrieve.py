@@ -20,9 +20,9 @@ import sys
 
 from mmengine.config import DictAction
 
-from rs_ssl_plugin.apis.retrieval import evaluate_retrieval, search_folder
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
+from rs_ssl_plugin.methods.sdsh.retrieval import evaluate_retrieval, search_folder
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args(argv=None):

@@ -11,9 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from rs_ssl_plugin.checkpoints.reading import CheckpointError
-from rs_ssl_plugin.datasets.checks import require_empty_output_dir
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import (
+from rs_ssl_plugin.engine.runner_config import (
     add_unsafe_load_argument,
     check_is_segmentation_config,
     enable_label_output,
@@ -22,7 +20,8 @@ from rs_ssl_plugin.utils.runner_config import (
     enable_tta,
     enable_visualization,
 )
-from rs_ssl_plugin.utils.work_dir import resolve_work_dir
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.work_dir import require_empty_output_dir, resolve_work_dir
 
 
 def parse_args(argv=None):

@@ -14,14 +14,14 @@ from mmengine.runner import Runner
 
 from rs_ssl_plugin.checkpoints.reading import CheckpointError
 from rs_ssl_plugin.engine.mixed_precision import AUTOCAST_DTYPES
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import (
+from rs_ssl_plugin.engine.runner_config import (
     add_unsafe_load_argument,
     check_amp_device,
     disable_amp,
     enable_amp,
     enable_resumable_checkpoints,
 )
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 

@@ -26,9 +26,9 @@ import torch
 
 from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.methods.sdcluster.cluster_eval import cluster_eval_ids, load_cluster_eval
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.visualization.cluster_maps import cluster_map_paths, prototype_palette, write_cluster_maps
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')

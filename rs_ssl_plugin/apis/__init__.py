@@ -1,6 +1,4 @@
-"""Inference helpers: tiled (sliding-window) segmentation of large scenes (docs/inference.md) and SDSH hash
-retrieval (evaluation on a test set, search of an image folder)."""
-from .retrieval import evaluate_retrieval, search_folder
+"""Inference helpers: tiled (sliding-window) segmentation of large scenes (docs/inference.md)."""
 from .scene_io import (
     ArrayScene,
     ClassMapWriter,
@@ -18,9 +16,8 @@ from .tiled_inference import (
     iter_blended_logits,
     iter_class_rows,
     logits_to_classes,
-    slide_windows,
 )
 
 __all__ = ['AMP_DTYPES', 'ArrayScene', 'BLEND_MODES', 'ClassMapWriter', 'PngRowWriter', 'RasterScene', 'blend_weights',
-           'class_palette', 'evaluate_retrieval', 'iter_blended_logits', 'iter_class_rows', 'logits_to_classes',
-           'scene_output_paths', 'search_folder', 'segment_raster', 'slide_windows', 'window_settings']
+           'class_palette', 'iter_blended_logits', 'iter_class_rows', 'logits_to_classes', 'scene_output_paths',
+           'segment_raster', 'window_settings']

@@ -23,7 +23,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 from torch import nn
 
-from .tiled_inference import IntPair, as_pair, iter_class_rows
+from ..utils.windows import IntPair, as_pair
+from .tiled_inference import iter_class_rows
 
 
 class RasterScene:

@@ -1,4 +1,5 @@
-"""Checkpoint files: reading any layout, backbone export, official-release conversion, band adaptation."""
+"""Checkpoint files: reading any layout, integrity and resumption, backbone export, official-release conversion,
+band adaptation."""
 from .channel_adapt import (
     ChannelAdaptedPretrainedInit,
     adapt_checkpoint_input_channels,
@@ -7,6 +8,7 @@ from .channel_adapt import (
 )
 from .conversion import CONVERTERS, StateDict, convert_checkpoint, register_converter, strip_prefixes
 from .export import LoadReport, export_backbone, extract_backbone_state_dict, load_report, save_state_dict
+from .integrity import AtomicLocalBackend, checkpoint_is_intact, find_resume_checkpoint
 from .reading import (
     UnsafeCheckpointError,
     allow_unsafe_load,
@@ -16,8 +18,9 @@ from .reading import (
     unwrap_checkpoint,
 )
 
-__all__ = ['CONVERTERS', 'ChannelAdaptedPretrainedInit', 'LoadReport', 'StateDict', 'UnsafeCheckpointError',
-           'adapt_checkpoint_input_channels', 'adapt_input_channels', 'adapt_state_dict_input_channels',
-           'allow_unsafe_load', 'convert_checkpoint', 'export_backbone', 'extract_backbone_state_dict',
-           'load_checkpoint_file', 'load_report', 'read_state_dict', 'register_converter',
-           'register_safe_checkpoint_loaders', 'save_state_dict', 'strip_prefixes', 'unwrap_checkpoint']
+__all__ = ['AtomicLocalBackend', 'CONVERTERS', 'ChannelAdaptedPretrainedInit', 'LoadReport', 'StateDict',
+           'UnsafeCheckpointError', 'adapt_checkpoint_input_channels', 'adapt_input_channels',
+           'adapt_state_dict_input_channels', 'allow_unsafe_load', 'checkpoint_is_intact', 'convert_checkpoint',
+           'export_backbone', 'extract_backbone_state_dict', 'find_resume_checkpoint', 'load_checkpoint_file',
+           'load_report', 'read_state_dict', 'register_converter', 'register_safe_checkpoint_loaders',
+           'save_state_dict', 'strip_prefixes', 'unwrap_checkpoint']

@@ -198,14 +198,6 @@ def list_images(root: str, extensions: Iterable[str]) -> List[str]:
     return sorted(found)
 
 
-def require_empty_output_dir(path: str, force: bool = False) -> None:
-    """Raise ``FileExistsError`` when ``path`` exists and is a file or a non-empty folder, unless ``force``:
-    what a converter or tool writes must not mix with or silently replace earlier outputs."""
-    if osp.exists(path) and (not osp.isdir(path) or os.listdir(path)) and not force:
-        raise FileExistsError(f'{path} already exists and is not empty; nothing was overwritten '
-                              '(choose a new folder or pass --force to write into it)')
-
-
 def collect_image_files(inputs: Iterable[str], extensions: Iterable[str]) -> List[str]:
     """The files named by ``inputs``, in order: files as given, folders searched recursively (sorted) for
     ``extensions``. A missing input or a folder without images raises ``FileNotFoundError`` naming it."""

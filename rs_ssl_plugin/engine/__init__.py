@@ -1,13 +1,22 @@
 """Training-loop parts shared by the methods: mixed precision, progress-defined LR curves, checkpoint and
-input-check hooks, random-generator states, the SSL collapse monitor."""
+input-check hooks, random-generator states, the SSL collapse monitor, and the runner-config changes the tools
+make from their command-line switches."""
 from .corrupt_image_report import CorruptImageReportHook
 from .hooks import CheckpointFitHook, ResumableCheckpointHook
 from .mixed_precision import MixedPrecisionOptimWrapper
 from .num_classes_check import NumClassesCheckHook
 from .progress_curve import ProgressCurveLR
 from .random_state import capture_random_state, restore_random_state
+from .runner_config import (
+    check_is_segmentation_config,
+    enable_amp,
+    enable_per_class_report,
+    enable_tta,
+    enable_visualization,
+)
 from .ssl_monitor import SSLMonitorHook, embedding_statistics
 
 __all__ = ['CheckpointFitHook', 'CorruptImageReportHook', 'MixedPrecisionOptimWrapper', 'NumClassesCheckHook',
            'ProgressCurveLR', 'ResumableCheckpointHook', 'SSLMonitorHook', 'capture_random_state',
-           'embedding_statistics', 'restore_random_state']
+           'check_is_segmentation_config', 'embedding_statistics', 'enable_amp', 'enable_per_class_report',
+           'enable_tta', 'enable_visualization', 'restore_random_state']

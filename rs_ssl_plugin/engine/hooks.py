@@ -13,8 +13,9 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 
 from ..checkpoints.fit import checkpoint_weights, require_checkpoint_fits
+from ..checkpoints.integrity import find_resume_checkpoint, read_last_checkpoint
 from ..checkpoints.reading import CheckpointError
-from ..utils.work_dir import LAST_CHECKPOINT, find_resume_checkpoint, read_last_checkpoint, write_atomically
+from ..utils.work_dir import LAST_CHECKPOINT, write_atomically
 from .random_state import capture_random_state, restore_random_state
 
 

@@ -15,8 +15,9 @@ from rasterio.transform import from_origin
 
 from conftest import load_tool
 from rs_ssl_plugin.apis.scene_io import ArrayScene
-from rs_ssl_plugin.apis.tiled_inference import blend_weights, iter_blended_logits, iter_class_rows, slide_windows
+from rs_ssl_plugin.apis.tiled_inference import blend_weights, iter_blended_logits, iter_class_rows
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES
+from rs_ssl_plugin.utils.windows import slide_windows
 
 PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]
 CROP, STRIDE = (64, 64), (43, 43)

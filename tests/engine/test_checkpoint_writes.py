@@ -16,9 +16,10 @@ from mmengine.logging import MessageHub, MMLogger
 
 import rs_ssl_plugin  # noqa: F401
 from conftest import REPO, load_tool, run_in_processes, tiny_upernet_config
+from rs_ssl_plugin.checkpoints.integrity import AtomicLocalBackend, find_resume_checkpoint
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file
 from rs_ssl_plugin.engine import ResumableCheckpointHook, capture_random_state, restore_random_state
-from rs_ssl_plugin.utils.work_dir import AtomicLocalBackend, find_resume_checkpoint, write_atomically
+from rs_ssl_plugin.utils.work_dir import write_atomically
 
 
 def save(path, step):

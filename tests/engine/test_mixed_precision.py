@@ -17,9 +17,9 @@ import rs_ssl_plugin.methods.sdcluster.algorithm as sdcluster_algorithm
 import rs_ssl_plugin.methods.sdsh.loss as sdsh_loss
 from conftest import REPO
 from rs_ssl_plugin.engine.mixed_precision import MixedPrecisionOptimWrapper, autocast_dtype
+from rs_ssl_plugin.engine.runner_config import enable_amp
 from rs_ssl_plugin.methods.sdcluster.views import OverlappingMultiCrop, RandomFlipViews
 from rs_ssl_plugin.methods.sdsh.views import sample_ibot_masks
-from rs_ssl_plugin.utils.runner_config import enable_amp
 
 TINY_VIT = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])

@@ -14,7 +14,7 @@ from mmseg.registry import METRICS, MODELS
 import rs_ssl_plugin  # noqa: F401
 from conftest import REPO, call_tool
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-from rs_ssl_plugin.utils.runner_config import enable_label_output, enable_per_class_report
+from rs_ssl_plugin.engine.runner_config import enable_label_output, enable_per_class_report
 
 CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]

@@ -17,7 +17,7 @@ from torch import nn
 from conftest import REPO, call_tool, load_tool, run_tool
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.checkpoints.reading import read_state_dict
-from rs_ssl_plugin.utils.runner_config import check_amp_device, disable_amp, enable_amp
+from rs_ssl_plugin.engine.runner_config import check_amp_device, disable_amp, enable_amp
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from rs_ssl_plugin.checkpoints.channel_adapt import adapt_checkpoint_input_channels
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args(argv=None):

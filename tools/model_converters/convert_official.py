@@ -13,9 +13,9 @@ import argparse
 import sys
 
 from rs_ssl_plugin.checkpoints.conversion import CONVERTERS, convert_checkpoint
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.utils.config_modules import build_config_module
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
-from rs_ssl_plugin.utils.runner_config import add_unsafe_load_argument
 
 
 def parse_args(argv=None):

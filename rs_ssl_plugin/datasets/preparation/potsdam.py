@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from ...utils.work_dir import make_staging_dir, publish_dir, recover_interrupted_output
-from ..checks import decode_raster, require_empty_output_dir
+from ...utils.work_dir import make_staging_dir, publish_dir, recover_interrupted_output, require_empty_output_dir
+from ..checks import decode_raster
 
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 # RGB colour of each class in the official label tiles, in POTSDAM_CLASSES order (written as 1..6)

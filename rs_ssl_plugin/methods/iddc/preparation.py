@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy.io import loadmat
 
-from ...datasets.checks import require_empty_output_dir
+from ...utils.work_dir import require_empty_output_dir
 
 COCO_SPLITS = ('train2017', 'val2017')
 LIST_NAME = 'Coco164kFull_Stuff_Coarse_7.txt'

@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, SampleList
 from torch import nn
 
-from ...apis.tiled_inference import slide_windows
+from ...utils.windows import slide_windows
 from .loss import iddc_loss, sample_negative_shifts
 
 

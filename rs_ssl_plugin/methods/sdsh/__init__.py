@@ -18,11 +18,12 @@ from .metric import (
 )
 from .optim_wrapper import SDSHAmpOptimWrapper, SDSHOptimWrapper, SDSHOptimWrapperConstructor, sdsh_param_groups
 from .pooling import AttentionWeightedPooling
+from .retrieval import evaluate_retrieval, search_folder
 from .views import BlockMaskGenerator, SDSHMultiCrop, sample_ibot_masks, sdsh_collate
 
 __all__ = ['AIDRetrieval', 'AttentionWeightedPooling', 'BlockMaskGenerator', 'HashLayer', 'RetrievalImageFolder',
            'RetrievalMetric', 'SDSH', 'SDSHAmpOptimWrapper', 'SDSHDINOHead', 'SDSHMultiCrop', 'SDSHOptimWrapper',
            'SDSHOptimWrapperConstructor', 'SDSHScheduleHook', 'SDSHViT', 'UCMercedRetrieval', 'binarize',
-           'convert_dinov2_vit', 'dinov2_cosine_schedule', 'hamming_distance', 'hamming_ranking',
-           'mean_average_precision', 'precision_at', 'precision_recall_curve', 'sample_ibot_masks', 'sdsh_collate',
-           'sdsh_param_groups', 'split_class_folder']
+           'convert_dinov2_vit', 'dinov2_cosine_schedule', 'evaluate_retrieval', 'hamming_distance',
+           'hamming_ranking', 'mean_average_precision', 'precision_at', 'precision_recall_curve', 'sample_ibot_masks',
+           'sdsh_collate', 'sdsh_param_groups', 'search_folder', 'split_class_folder']

@@ -17,10 +17,10 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from conftest import REPO, StateAtStart, load_tool
-from rs_ssl_plugin.apis.tiled_inference import slide_windows
 from rs_ssl_plugin.checkpoints.conversion import convert_checkpoint
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.methods.iddc.converter import convert_dino_vit
+from rs_ssl_plugin.utils.windows import slide_windows
 
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from test_sdsh_common import build_tiny_sdsh, tiny_model_cfg, write_class_folders
 
 from conftest import load_tool
-from rs_ssl_plugin.apis.retrieval import model_fingerprint, read_index, write_index
+from rs_ssl_plugin.methods.sdsh.retrieval import model_fingerprint, read_index, write_index
 
 EVAL_PIPELINE = [dict(type='LoadImageFromFile'),
                  dict(type='MultiView', num_views=1, transforms=[[dict(type='Resize', scale=(28, 28))]]),

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..checkpoints.reading import UNSAFE_LOAD_ENV, allow_unsafe_load
-from ..datasets.checks import require_empty_output_dir
+from ..utils.work_dir import require_empty_output_dir
 
 __all__ = ['add_unsafe_load_argument', 'check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp',
            'enable_label_output', 'enable_per_class_report', 'enable_resumable_checkpoints',

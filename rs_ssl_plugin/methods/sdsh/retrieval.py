@@ -21,12 +21,12 @@ from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
 
-from ..checkpoints.fit import load_checkpoint_strictly
-from ..checkpoints.reading import load_checkpoint_file
-from ..datasets.checks import list_images, require_dir
-from ..methods.sdsh.metric import binarize, hamming_distance
-from ..utils.runner_config import enable_strict_checkpoint_loading
-from ..utils.work_dir import write_atomically
+from ...checkpoints.fit import load_checkpoint_strictly
+from ...checkpoints.reading import load_checkpoint_file
+from ...datasets.checks import list_images, require_dir
+from ...engine.runner_config import enable_strict_checkpoint_loading
+from ...utils.work_dir import write_atomically
+from .metric import binarize, hamming_distance
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')
 
