@@ -11,7 +11,7 @@ install:
 demo: install
 	PYTHONUNBUFFERED=1 $(PYTHON) demo/false_synthetic_demo.py
 
-# two test processes: CI's two cores (the tests split torch's threads between them, tests/conftest.py)
+# two test processes: CI's two cores (the tests split torch's threads between them, tests/helpers/session.py)
 TEST_PROCESSES ?= 2
 
 test: install lint

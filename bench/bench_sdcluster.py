@@ -52,16 +52,21 @@ def build_model(tiny: bool, device):
     return model, cfg
 
 
-def make_batch(batch, size, device):
-    """Two overlapping views per image with real boxes and flips (uint8, as the data loader gives them)."""
-    np.random.seed(0)
-    crops, flips = OverlappingMultiCrop(global_size=size), RandomFlipViews()
-    views, samples = [[], []], []
+def make_batch(batch, size, device='cpu', num_local=0, seed=0):
+    """``batch`` noise images (``2 * size`` px square), each as two overlapping views of ``size`` px (and
+    ``num_local`` local views of ``size // 2`` px) with their boxes and flips: uint8 views, packed as the data
+    loader gives them (``dict(inputs=[(batch, 3, size, size) per view], data_samples=[DataSample with gc_bboxes,
+    otc_bboxes, flip_flags])``). The same for a seed; the tests build their SDCluster batches with it too."""
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)  # the crops and flips draw from numpy's global generator
+    crops = OverlappingMultiCrop(global_size=size, num_local=num_local, local_size=size // 2)
+    flips = RandomFlipViews()
+    views, samples = [[] for _ in range(2 + num_local)], []
     for _ in range(batch):
-        img = np.random.randint(0, 256, (size * 2, size * 2, 3), dtype=np.uint8)
+        img = rng.integers(0, 256, (size * 2, size * 2, 3), dtype=np.uint8)
         results = flips(crops(dict(img=img)))
         for v, view in enumerate(results['img']):
-            views[v].append(torch.from_numpy(view).permute(2, 0, 1))
+            views[v].append(torch.from_numpy(np.ascontiguousarray(view)).permute(2, 0, 1))
         sample = DataSample()
         for key in ('gc_bboxes', 'otc_bboxes', 'flip_flags'):
             sample.set_field(results[key], key)

@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
-from conftest import REPO
+from helpers.tools import REPO
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')) + glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
 

@@ -4,32 +4,16 @@ import os.path as osp
 import subprocess
 import sys
 
-import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
-from conftest import (
-    REPO,
-    StateAtStart,
-    assert_loss_falls,
-    assert_same_metrics,
-    assert_trained,
-    last_val_metrics,
-    make_false_pretraining_learn,
-    shrink_finetune_data,
-)
+from helpers.configs import make_false_pretraining_learn, shrink_finetune_data
+from helpers.runner import StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained, last_val_metrics
+from helpers.tools import REPO
 from rs_ssl_plugin.checkpoints.export import export_backbone
-from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
-
-
-@pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('synthetic') / 'potsdam'
-    make_synthetic_potsdam(str(root), num_train=4, num_val=2, num_unlabeled=8, size=64, seed=3)
-    return str(root)
 
 
 def pretrain_config(data_root, work_dir):
@@ -50,8 +34,8 @@ def finetune_config(data_root, work_dir, backbone):
     return cfg
 
 
-def test_pretrain_export_finetune_test(data_root, tmp_path):
-    runner = Runner.from_cfg(pretrain_config(data_root, str(tmp_path / 'pretrain')))
+def test_pretrain_export_finetune_test(synthetic_potsdam, tmp_path):
+    runner = Runner.from_cfg(pretrain_config(synthetic_potsdam, str(tmp_path / 'pretrain')))
     start = StateAtStart()
     runner.register_hook(start)
     runner.train()
@@ -70,7 +54,7 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
     assert set(exported) == {k for k in trained if k.startswith('backbone.')}
     assert_trained(exported, {k[len('backbone.'):]: v for k, v in start.state.items() if k.startswith('backbone.')})
 
-    cfg = finetune_config(data_root, str(tmp_path / 'finetune'), backbone_path)
+    cfg = finetune_config(synthetic_potsdam, str(tmp_path / 'finetune'), backbone_path)
     model = SEG_MODELS.build(cfg.model)
     model.init_weights()
     torch.testing.assert_close(model.backbone.conv1.weight, exported['backbone.conv1.weight'])
@@ -82,7 +66,7 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
     checkpoint = osp.join(tmp_path, 'finetune', 'iter_3.pth')
     assert osp.isfile(checkpoint)
 
-    test_cfg = finetune_config(data_root, str(tmp_path / 'test'), backbone_path)
+    test_cfg = finetune_config(synthetic_potsdam, str(tmp_path / 'test'), backbone_path)
     test_cfg.load_from = checkpoint  # a full Runner checkpoint: needs the weights_only fix
     metrics = Runner.from_cfg(test_cfg).test()
     assert {'aAcc', 'mIoU'} <= set(metrics)
@@ -91,11 +75,11 @@ def test_pretrain_export_finetune_test(data_root, tmp_path):
     assert glob.glob(osp.join(tmp_path, 'test', '*', '*.json'))
 
 
-def test_mmseg_stock_train_tool_runs_plugin_config(data_root, tmp_path):
+def test_mmseg_stock_train_tool_runs_plugin_config(synthetic_potsdam, tmp_path):
     """mmseg's own tools/train.py needs nothing but the config's custom_imports."""
     import mmseg
     stock_train = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'train.py')
-    options = [f'{loader}.dataset.data_root={data_root}' for loader in
+    options = [f'{loader}.dataset.data_root={synthetic_potsdam}' for loader in
                ('train_dataloader', 'val_dataloader', 'test_dataloader')]
     options += ['model.backbone.init_cfg=None', 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
                 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',

@@ -14,7 +14,7 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
 # config -> the --cfg-options key that switches its photometric augmentation to the CPU (docs/input_pipeline.md)

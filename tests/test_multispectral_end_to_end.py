@@ -3,6 +3,7 @@ GeoTIFF crops -> backbone export -> UperNet fine-tuning -> validation, on CPU.""
 import glob
 import os
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -14,18 +15,10 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS as SEG_MODELS
 
-from conftest import (
-    REPO,
-    StateAtStart,
-    assert_loss_falls,
-    assert_same_metrics,
-    assert_trained,
-    last_val_metrics,
-    make_false_pretraining_learn,
-    shrink_finetune_data,
-)
+from helpers.configs import make_false_pretraining_learn, shrink_finetune_data
+from helpers.runner import StateAtStart, assert_loss_falls, assert_same_metrics, assert_trained, last_val_metrics
+from helpers.tools import REPO
 from rs_ssl_plugin.checkpoints.export import export_backbone
-from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
 
 def png_to_rgbir(png: str) -> None:
@@ -40,9 +33,10 @@ def png_to_rgbir(png: str) -> None:
 
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
+def data_root(synthetic_potsdam, tmp_path_factory):
+    """A copy of the shared synthetic Potsdam with its images as 4-band GeoTIFFs."""
     root = str(tmp_path_factory.mktemp('rgbir') / 'potsdam_rgbir')
-    make_synthetic_potsdam(root, num_train=4, num_val=2, num_unlabeled=8, size=64, seed=7)
+    shutil.copytree(synthetic_potsdam, root)
     for png in glob.glob(osp.join(root, 'img_dir', '*', '*.png')) + glob.glob(osp.join(root, 'unlabeled', '*.png')):
         png_to_rgbir(png)
     return root

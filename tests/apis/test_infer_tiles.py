@@ -13,7 +13,7 @@ from mmseg.utils import get_palette
 from PIL import Image
 from rasterio.transform import from_origin
 
-from conftest import load_tool
+from helpers.tools import load_tool
 from rs_ssl_plugin.apis.scene_io import ArrayScene
 from rs_ssl_plugin.apis.tiled_inference import blend_weights, iter_blended_logits, iter_class_rows
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES

@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 from mmseg.apis import MMSegInferencer, inference_model, init_model
 from mmseg.registry import MODELS
 
-from conftest import REPO, load_tool
+from helpers.tools import REPO, load_tool
 
 NORM = dict(type='BN', requires_grad=True)
 # one config per kind of test pipeline: Potsdam (shared by every Potsdam fine-tuning config), 4-band GeoTIFF,

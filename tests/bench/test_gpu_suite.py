@@ -1,23 +1,12 @@
 """The GPU suite's dry run (every row on the CPU with tiny presets, through the same worker and time-boxing as
 on the lent machine), its report, and the row time-boxing."""
-import importlib.util
 import json
 import os.path as osp
-import sys
 import time
 
 import pytest
 
-from conftest import REPO
-
-
-def load_bench(name):
-    """Import ``bench/<name>.py`` (a script, not a package) as a module."""
-    sys.path.insert(0, osp.join(REPO, 'bench'))
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'bench', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers.tools import load_bench
 
 
 @pytest.fixture(scope='module')

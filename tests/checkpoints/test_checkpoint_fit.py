@@ -8,7 +8,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import load_tool, tiny_upernet_config
+from helpers.configs import tiny_upernet_config
+from helpers.tools import load_tool
 from rs_ssl_plugin.checkpoints.fit import CheckpointMismatchError, require_checkpoint_fits
 
 

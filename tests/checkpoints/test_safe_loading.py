@@ -14,7 +14,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import load_tool, tiny_upernet_config
+from helpers.configs import tiny_upernet_config
+from helpers.tools import load_tool
 from rs_ssl_plugin.checkpoints.reading import (
     RUNNER_CHECKPOINT_GLOBALS,
     UNSAFE_LOAD_ENV,

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.datasets.checks import to_pipeline_values
 
 TWELVE_BIT = (0, 4095)

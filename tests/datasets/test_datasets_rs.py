@@ -18,7 +18,7 @@ from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 from mmseg.registry import DATASETS, METRICS, MODELS, TRANSFORMS
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.checkpoints.channel_adapt import (
     adapt_checkpoint_input_channels,
     adapt_input_channels,

@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.datasets.preparation.potsdam import (
     POTSDAM_PALETTE,
     TRAIN_TILES,

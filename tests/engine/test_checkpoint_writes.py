@@ -15,7 +15,9 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO, load_tool, run_in_processes, tiny_upernet_config
+from helpers.configs import tiny_upernet_config
+from helpers.distributed import run_in_processes
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.integrity import AtomicLocalBackend, find_resume_checkpoint
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file
 from rs_ssl_plugin.engine import ResumableCheckpointHook, capture_random_state, restore_random_state

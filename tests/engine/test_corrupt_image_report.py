@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import run_in_processes
+from helpers.distributed import run_in_processes
 
 NUM_FILES, CORRUPT = 12, (1, 2, 4, 5, 7, 10, 11)
 

@@ -11,13 +11,16 @@ import shutil
 import sys
 
 import mmseg
+import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from conftest import assert_identical, load_tool, tiny_false_config, tiny_upernet_config
+from helpers.configs import tiny_upernet_config
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file
 
 
@@ -41,6 +44,46 @@ class KillAfter(Hook):
     def after_train_epoch(self, runner):
         if runner.epoch + 1 == self.step:
             raise Killed
+
+
+def tiny_false_config(data_root, work_dir, num_workers=0):
+    """configs/demo/false_r18_synthetic.py (FALSE, ResNet-18, SimCLR augmentations) shrunk for CPU tests:
+    8-channel stem, 32 px views, batches of 4 (2 per epoch), 3 epochs checkpointed every epoch."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py'))
+    cfg.work_dir = str(work_dir)
+    cfg.model.backbone.update(stem_channels=8, base_channels=8)
+    cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
+    cfg.train_dataloader.update(batch_size=4, num_workers=num_workers, persistent_workers=False)
+    cfg.train_dataloader.dataset.data_root = str(data_root)
+    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    cfg.train_cfg.max_epochs = 3
+    cfg.param_scheduler[0].end = 3
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=3)
+    cfg.default_hooks.logger.interval = 1
+    return cfg
+
+
+def assert_identical(a, b, where='checkpoint'):
+    """``a`` and ``b`` hold the same values bitwise: tensors, numpy arrays, mmengine's HistoryBuffers and
+    the containers and plain values around them."""
+    from mmengine.logging import HistoryBuffer
+    assert type(a) is type(b), f'{where}: {type(a).__name__} vs {type(b).__name__}'
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), f'{where} differs'
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b), f'{where} differs'
+    elif isinstance(a, dict):
+        assert list(a) == list(b), f'{where}: keys {list(a)} vs {list(b)}'
+        for key in a:
+            assert_identical(a[key], b[key], f'{where}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f'{where}: {len(a)} vs {len(b)} items'
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_identical(x, y, f'{where}[{i}]')
+    elif isinstance(a, HistoryBuffer):
+        assert_identical(vars(a), vars(b), where)
+    else:
+        assert a == b, f'{where}: {a!r} vs {b!r}'
 
 
 def train(cfg, work_dir, kill_after=None):

@@ -15,10 +15,10 @@ import rs_ssl_plugin.methods.false.head as false_head
 import rs_ssl_plugin.methods.iddc.segmentor as iddc_segmentor
 import rs_ssl_plugin.methods.sdcluster.algorithm as sdcluster_algorithm
 import rs_ssl_plugin.methods.sdsh.loss as sdsh_loss
-from conftest import REPO
+from helpers.sdcluster import sdcluster_batch
+from helpers.tools import REPO
 from rs_ssl_plugin.engine.mixed_precision import MixedPrecisionOptimWrapper, autocast_dtype
 from rs_ssl_plugin.engine.runner_config import enable_amp
-from rs_ssl_plugin.methods.sdcluster.views import OverlappingMultiCrop, RandomFlipViews
 from rs_ssl_plugin.methods.sdsh.views import sample_ibot_masks
 
 TINY_VIT = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
@@ -182,23 +182,6 @@ def test_false_train_step_keeps_its_loss_in_float32(monkeypatch):
     assert record.dtypes['false_loss'] == {torch.float32}
 
 
-def sdcluster_batch(batch_size=2, size=32, seed=0):
-    """Two overlapping uint8 views per noise image with their boxes, as the data pipeline packs them."""
-    rng = np.random.default_rng(seed)
-    np.random.seed(seed)
-    crops, flips = OverlappingMultiCrop(global_size=size), RandomFlipViews()
-    views, samples = [[], []], []
-    for _ in range(batch_size):
-        results = flips(crops(dict(img=rng.integers(0, 256, (size + 32, size + 32, 3), dtype=np.uint8))))
-        for v, img in enumerate(results['img']):
-            views[v].append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1))
-        sample = DataSample()
-        for key in ('gc_bboxes', 'otc_bboxes', 'flip_flags'):
-            sample.set_field(results[key], key)
-        samples.append(sample)
-    return dict(inputs=[torch.stack(v) for v in views], data_samples=samples)
-
-
 def test_sdcluster_shipped_wrapper_trains_on_cpu_with_float32_targets_and_losses(monkeypatch):
     from mmengine.logging import MessageHub
     from mmpretrain.registry import MODELS
@@ -216,7 +199,7 @@ def test_sdcluster_shipped_wrapper_trains_on_cpu_with_float32_targets_and_losses
     record.module_output('neck', model.neck)
     for name in ('sinkhorn_knopp', 'pixel_distillation_loss', 'filtered_slot_contrastive_loss'):
         record.function(sdcluster_algorithm, name)
-    train_steps(model, cfg, sdcluster_batch())
+    train_steps(model, cfg, sdcluster_batch(2, 32))
     assert record.dtypes['neck'] == {torch.bfloat16}
     assert record.dtypes['sinkhorn_knopp'] == {torch.float32}
     assert record.dtypes['pixel_distillation_loss'] == {torch.float32}

@@ -11,7 +11,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import MODELS
 
-from conftest import REPO, call_tool, shrink_finetune_data
+from helpers.configs import shrink_finetune_data
+from helpers.tools import REPO, call_tool
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.engine import NumClassesCheckHook
 

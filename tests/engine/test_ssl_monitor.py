@@ -15,7 +15,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from torch import nn
 
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.engine.ssl_monitor import SSLMonitorHook, collapse_reasons, embedding_statistics
 

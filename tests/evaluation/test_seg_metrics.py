@@ -12,7 +12,7 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS, MODELS
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO, call_tool
+from helpers.tools import REPO, call_tool
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.engine.runner_config import enable_label_output, enable_per_class_report
 

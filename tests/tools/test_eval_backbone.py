@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_tool
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
 

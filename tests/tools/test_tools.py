@@ -14,11 +14,17 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 
-from conftest import REPO, call_tool, load_tool, run_tool
+from helpers.tools import REPO, call_tool, load_tool
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.checkpoints.reading import read_state_dict
 from rs_ssl_plugin.engine.runner_config import check_amp_device, disable_amp, enable_amp
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
+
+
+def run_tool(*args, timeout=300):
+    """Run ``python <args>`` from the repository root in a fresh process; the CompletedProcess. For what only a
+    new interpreter shows (import-time warnings, the entry point); :func:`call_tool` is faster otherwise."""
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_tool
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.visualization.cluster_maps import (
     cluster_legend,
     cluster_map_paths,

@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from conftest import run_in_processes
+from helpers.distributed import run_in_processes
 from rs_ssl_plugin.methods.false.algorithm import FALSE
 from rs_ssl_plugin.methods.false.head import FALSEHead
 from rs_ssl_plugin.methods.false.neck import LinearProjectionNeck

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.methods.false.loss import false_loss
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])

@@ -15,7 +15,7 @@ from mmpretrain.models import VisionTransformer
 from mmseg.datasets import COCOStuffDataset
 from mmseg.registry import DATASETS, MODELS
 
-from conftest import REPO
+from helpers.tools import REPO
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.methods.iddc.datasets import COCO_STUFF_27_CLASSES, COCO_STUFF_FINE_TO_27, Potsdam3Dataset
 from rs_ssl_plugin.methods.iddc.views import AnisotropicRandomResize, OverlappingCropPair

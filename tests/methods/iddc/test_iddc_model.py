@@ -16,7 +16,8 @@ from mmseg.apis import inference_model, init_model
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from conftest import REPO, StateAtStart, load_tool
+from helpers.runner import StateAtStart
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.conversion import convert_checkpoint
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.methods.iddc.converter import convert_dino_vit

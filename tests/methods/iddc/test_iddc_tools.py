@@ -9,7 +9,7 @@ from mmseg.registry import DATASETS
 from scipy.io import loadmat, savemat
 
 import rs_ssl_plugin  # noqa: F401  (registers the datasets)
-from conftest import REPO, call_tool
+from helpers.tools import REPO, call_tool
 
 TOOLS = osp.join(REPO, 'tools', 'dataset_converters')
 

@@ -4,7 +4,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from conftest import run_in_processes
+from helpers.distributed import run_in_processes
 from rs_ssl_plugin.methods.sdcluster.loss import filtered_slot_contrastive_loss, prototype_presence, sinkhorn_knopp
 
 WORLD_SIZE = 2

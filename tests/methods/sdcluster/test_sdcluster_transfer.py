@@ -11,7 +11,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from conftest import REPO, StateAtStart, assert_loss_falls, assert_trained, load_tool
+from helpers.runner import StateAtStart, assert_loss_falls, assert_trained
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.conversion import convert_checkpoint
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 

@@ -2,7 +2,7 @@
 import torch
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import run_in_processes
+from helpers.distributed import run_in_processes
 
 WORLD_SIZE = 2
 NUM_SAMPLES = 11  # odd: the sampler pads rank 1 with a duplicate of sample 0

@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 from test_sdsh_common import build_tiny_sdsh, tiny_model_cfg, write_class_folders
 
-from conftest import load_tool
+from helpers.tools import load_tool
 from rs_ssl_plugin.methods.sdsh.retrieval import model_fingerprint, read_index, write_index
 
 EVAL_PIPELINE = [dict(type='LoadImageFromFile'),

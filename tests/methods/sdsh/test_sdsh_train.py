@@ -10,7 +10,8 @@ from mmengine.registry import init_default_scope
 from test_sdsh_common import TINY_BACKBONE, build_tiny_sdsh, tiny_model_cfg, write_class_folders
 
 import rs_ssl_plugin  # noqa: F401
-from conftest import REPO, StateAtStart, load_tool
+from helpers.runner import StateAtStart
+from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.methods.sdsh.datasets import RetrievalImageFolder, UCMercedRetrieval, split_class_folder
 from rs_ssl_plugin.methods.sdsh.hooks import dinov2_cosine_schedule
 from rs_ssl_plugin.methods.sdsh.optim_wrapper import sdsh_param_groups
