@@ -9,6 +9,7 @@ from test_sdsh_common import build_tiny_sdsh, tiny_model_cfg, write_class_folder
 
 from conftest import load_tool
 from rs_ssl_plugin.apis.retrieval import model_fingerprint, read_index, write_index
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 
 EVAL_PIPELINE = [dict(type='LoadImageFromFile'),
                  dict(type='MultiView', num_views=1, transforms=[[dict(type='Resize', scale=(28, 28))]]),
@@ -68,7 +69,7 @@ def test_fingerprint_ignores_init_cfg_and_follows_the_pipeline(tmp_path):
     reference = model_fingerprint(cfg, str(checkpoint))
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint='elsewhere.pth')
     assert model_fingerprint(cfg, str(checkpoint)) == reference
-    cfg.test_dataloader.dataset.pipeline[1].transforms[0][0].scale = (32, 32)
+    find_transform(cfg.test_dataloader.dataset.pipeline, 'Resize').scale = (32, 32)
     assert model_fingerprint(cfg, str(checkpoint))['config'] != reference['config']
     write_index(str(tmp_path / 'index.pth'), ['a.png'], torch.ones(1, 16), reference)
     assert read_index(str(tmp_path / 'index.pth'), reference)[0] == ['a.png']
