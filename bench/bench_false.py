@@ -10,7 +10,7 @@
     python bench/bench_false.py --device cuda --preset full        # ResNet-50, batch 256, 224 px, bf16,
                                                                    # channels_last
     bf16 goes through MixedPrecisionOptimWrapper(dtype='bfloat16'), what tools/train.py --amp-dtype bfloat16
-    gives; --preset tiny is the GPU suite's CPU dry run (bench/gpu_suite.py --dry-run).
+    gives; --preset tiny is the GPU suite's CPU dry run (bench/gpu_suite/gpu_suite.py --dry-run).
 """
 import argparse
 import json

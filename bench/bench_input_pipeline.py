@@ -8,8 +8,9 @@ orthophotos in ../shared/data when present, else procedural scenes):
 2. the CPU stage of FALSE, SDCluster and SDSH: images/s per core of the shipped configs' loader pipelines
    (decode, crops, flips and the draw of the photometric parameters; collation included) in one process
    and with N DataLoader workers, side by side with the all-CPU pipeline of the same config
-   (``on_device=False``), main's pipeline before the split (FALSE: ``RandomResizedCrop(backend='pillow')``)
-   and mmpretrain's stock SimCLR pipeline; rounds alternate the variants and the best of each is kept;
+   (``on_device=False``), for FALSE the all-CPU pipeline with mmpretrain's
+   ``RandomResizedCrop(backend='pillow')`` in place of ``FastRandomResizedCrop``, and mmpretrain's stock SimCLR
+   pipeline; rounds alternate the variants and the best of each is kept;
 3. the device stage: ``BatchAugmentSelfSupDataPreprocessor`` on one batch against plain normalisation
    (CPU here, the GPU with ``--device cuda``).
 
@@ -32,7 +33,7 @@ import os.path as osp
 import sys
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import mmpretrain
@@ -52,6 +53,7 @@ from mmpretrain.registry import MODELS  # noqa: E402
 
 import rs_ssl_plugin  # noqa: E402,F401
 from rs_ssl_plugin.datasets.checks import decode_image  # noqa: E402
+from rs_ssl_plugin.datasets.pipeline_config import find_transform, set_augment_on_device  # noqa: E402
 from rs_ssl_plugin.datasets.synthetic import generate_scene  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -60,9 +62,9 @@ SHARED_IMAGERY = next((path for path in (osp.join(REPO, '..', 'shared', 'data', 
                                          osp.join(REPO, '..', '..', 'shared', 'data', 'neon_aerial'))
                        if osp.isdir(path)), None)
 METHODS = dict(
-    false=dict(config='configs/false_r50_potsdam.py', switch=2),
-    sdcluster=dict(config='configs/sdcluster_swin-s_millionaid.py', switch=3),
-    sdsh=dict(config='configs/sdsh_vit-s14_aid-64bit.py', switch=1),
+    false=dict(config='configs/false_r50_potsdam.py'),
+    sdcluster=dict(config='configs/sdcluster_swin-s_millionaid.py'),
+    sdsh=dict(config='configs/sdsh_vit-s14_aid-64bit.py'),
 )
 PARAMS_KEYS = ('photometric_params', 'photometric_recipe')
 
@@ -101,16 +103,18 @@ def method_config(method: str) -> Config:
 
 def pipelines(method: str) -> Dict[str, list]:
     """The loader pipelines compared for ``method``: its config's (device stage, the default), the same with
-    ``on_device=False`` (all-CPU), and for FALSE main's pipeline before the split and mmpretrain's SimCLR."""
-    device = method_config(method).train_dataloader.dataset.pipeline
-    cpu = copy.deepcopy(device)
-    cpu[METHODS[method]['switch']]['on_device'] = False
+    ``on_device=False`` (all-CPU), and for FALSE the all-CPU pipeline with PIL crops and mmpretrain's SimCLR."""
+    cfg = method_config(method)
+    device = copy.deepcopy(cfg.train_dataloader.dataset.pipeline)
+    set_augment_on_device(cfg, False)
+    cpu = cfg.train_dataloader.dataset.pipeline
     out = {'CPU stage (device pipeline)': device, 'all-CPU (on_device=False)': cpu}
     if method == 'false':
-        old_view = [dict(type='RandomResizedCrop', scale=224, backend='pillow'), dict(type='RandomFlip', prob=0.5)]
-        old_view += cpu[2]['transforms']
-        out['main before the split'] = [cpu[0], dict(type='MultiView', num_views=2, transforms=[old_view]),
-                                        dict(type='PackInputs')]
+        pil_view = [dict(type='RandomResizedCrop', scale=224, backend='pillow'), dict(type='RandomFlip', prob=0.5)]
+        pil_view += find_transform(cpu, 'PhotometricAugment')['transforms']
+        out['all-CPU, PIL RandomResizedCrop'] = [find_transform(cpu, 'CheckedLoadImageFromFile'),
+                                                 dict(type='MultiView', num_views=2, transforms=[pil_view]),
+                                                 dict(type='PackInputs')]
         simclr = Config.fromfile(osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', '_base_', 'datasets',
                                           'imagenet_bs32_simclr.py'))
         out['mmpretrain SimCLR (stock)'] = simclr.train_pipeline
@@ -273,13 +277,13 @@ def decode_benchmark(paths: Dict[str, List[str]], formats: Sequence[str], rounds
 
 # ----------------------------------------------------------------------------------------------- end to end
 
-def build_for_step(method: str, device: torch.device, cfg_options: Optional[dict] = None):
+def build_for_step(method: str, device: torch.device, configure: Optional[Callable[[Config], None]] = None):
     """The method's full model and optimiser wrapper as the step benchmarks set them up on a GPU (FALSE: bf16
     and channels_last, SDCluster: its config's fp16 AMP, SDSH: bf16; fp32 on a CPU), with the config's data
-    preprocessor; ``cfg_options`` change the config first (as ``--cfg-options``). Returns them and the config."""
+    preprocessor; ``configure`` changes the config in place first. Returns them and the config."""
     cfg = method_config(method)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    if configure is not None:
+        configure(cfg)
     model_cfg = cfg.model
     model_cfg.data_preprocessor['non_blocking'] = True
     amp = device.type == 'cuda'
@@ -305,7 +309,7 @@ def build_for_step(method: str, device: torch.device, cfg_options: Optional[dict
 
 def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, workers: Optional[int] = None,
                warmup: int = 5, steps: int = 20, data_dir: Optional[str] = None, image_format: str = 'jpg',
-               num_images: int = 1024, cfg_options: Optional[dict] = None) -> dict:
+               num_images: int = 1024, configure: Optional[Callable[[Config], None]] = None) -> dict:
     """The real DataLoader from disk feeding the real ``train_step`` against the in-memory step.
 
     Args:
@@ -317,9 +321,7 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
         steps: timed steps.
         data_dir: a folder of images to read; default: ``num_images`` 512 px crops written as
             ``image_format`` to a temporary folder.
-        image_format: file format of the generated images (``'jpg'`` or ``'png'``) without ``data_dir``.
-        num_images: number of generated images without ``data_dir``.
-        cfg_options: changes to the shipped config (as ``--cfg-options``), e.g. a smaller model for a dry run.
+        configure: a function that changes the shipped config in place, e.g. a smaller model for a dry run.
 
     Returns ms per step and images/s of the loader-fed step and of the in-memory step (the same batch already
     on the device, without photometric parameters), their ratio, and the device stage's ms and share.
@@ -327,7 +329,7 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
     init_default_scope('mmpretrain')
     device = torch.device(device)
     torch.backends.cudnn.benchmark = device.type == 'cuda'
-    model, optim_wrapper, cfg = build_for_step(method, device, cfg_options)
+    model, optim_wrapper, cfg = build_for_step(method, device, configure)
     batch = batch or cfg.train_dataloader.batch_size
     workers = os.cpu_count() if workers is None else workers
     with tempfile.TemporaryDirectory() as scratch:

@@ -41,6 +41,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_DATA = osp.normpath(osp.join(REPO, '..', 'shared', 'data'))  # the real imagery beside the checkout
 sys.path.insert(0, REPO)
 
 from rs_ssl_plugin.checkpoints.export import save_state_dict  # noqa: E402
@@ -287,7 +288,8 @@ def main():
     parser.add_argument('--budget-minutes', type=float, default=20.0, help='pre-training wall time per method/seed')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
-    parser.add_argument('--data-dir', default='/work/shared/data', help='the shared real imagery (README there)')
+    parser.add_argument('--data-dir', default=SHARED_DATA,
+                        help='the shared real imagery (README there; default: ../shared/data beside the checkout)')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'real_data_probe'))
     parser.add_argument('--threads', type=int, default=torch.get_num_threads(), help='torch CPU threads')
     parser.add_argument('--workers', type=int, default=1, help='data-loading processes')
@@ -297,6 +299,8 @@ def main():
     parser.add_argument('--ucm-per-class', type=int, default=100, help='UC Merced images per class used')
     parser.add_argument('--seg-pixels', type=int, default=30000, help='labelled grid cells the seg probe trains on')
     args = parser.parse_args()
+    if not osp.isdir(args.data_dir):
+        parser.error(f'--data-dir {args.data_dir} is not a folder: point it at the shared real imagery')
     torch.set_num_threads(args.threads)
     os.makedirs(args.work_dir, exist_ok=True)
     args.pool, ucm, seg = prepare_data(args)

@@ -7,7 +7,7 @@
 # per-band mean/std and no channel flip (mmengine's preprocessor takes only 3 values, mmpretrain's to_rgb
 # swaps bands 0 and 2 whatever their number); it also runs the band jitter and blur on the batch (GPU), from
 # the parameters PhotometricAugment draws. All on the CPU, per image:
-#   --cfg-options train_dataloader.dataset.pipeline.2.on_device=False
+#   python tools/train.py configs/false_r50_potsdam-rgbir.py --augment-on-cpu
 _base_ = './false_r50_potsdam.py'
 
 # R, G, B, IR order, 0-255; see configs/upernet_r50_false_potsdam-rgbir.py for where the values come from

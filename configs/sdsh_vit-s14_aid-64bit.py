@@ -34,7 +34,7 @@ model = dict(
 
 # Crops and flips in the loader workers; the colour jitter, grayscale, blur and solarisation of each view run on
 # the GPU (BatchAugmentSelfSupDataPreprocessor, docs/input_pipeline.md). All on the CPU, per image:
-#   --cfg-options train_dataloader.dataset.pipeline.1.on_device=False
+#   python tools/train.py CONFIG --augment-on-cpu
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile', expected_channels=(1, 3)),  # grey scenes become RGB
     # corrected_blur=True gives DINOv2's intended blur probabilities (1.0, 0.1, 0.5) instead of the

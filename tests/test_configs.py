@@ -10,6 +10,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 
 from helpers.tools import REPO
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 
 CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')) + glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
 
@@ -84,7 +85,7 @@ def test_sdcluster_config_matches_official_hyperparameters():
     assert model.backbone.drop_path_rate == 0.2 and model.base_momentum == 0.99
     assert (model.student_temperature, model.teacher_temperature, model.contrast_temperature) == (0.1, 0.07, 0.2)
     assert model.prototypes.num_prototypes == 256 and model.distill_weight == 0.5 and model.teacher_drop_path
-    crops = cfg.train_dataloader.dataset.pipeline[1]
+    crops = find_transform(cfg.train_dataloader.dataset.pipeline, 'OverlappingMultiCrop')
     assert (crops.num_global, crops.num_local, crops.global_scale) == (2, 0, (0.25, 1.0))
 
 

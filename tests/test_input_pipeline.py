@@ -1,8 +1,11 @@
-"""The CPU/device split of the shipped pre-training pipelines: the documented --cfg-options switch, and
-Runners training FALSE, SDCluster and SDSH on CPU with the all-CPU pipeline it selects (the device pipeline,
-the configs' default, is trained by test_end_to_end, test_multispectral_end_to_end, test_sdcluster_transfer
-and test_sdsh_train)."""
+"""The CPU/device split of the shipped pre-training pipelines: the --augment-on-cpu switch (it reaches every
+pipeline of every pre-training config, and refuses configs without a device stage), and Runners training
+FALSE, SDCluster and SDSH on CPU with the all-CPU pipeline it selects (the device pipeline, the configs'
+default, is trained by test_end_to_end, test_multispectral_end_to_end, test_sdcluster_transfer and
+test_sdsh_train)."""
+import glob
 import os.path as osp
+import sys
 
 import mmcv
 import numpy as np
@@ -14,18 +17,21 @@ from mmengine.dataset import default_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from helpers.tools import REPO
+from helpers.tools import REPO, call_tool, load_tool
+from rs_ssl_plugin.datasets.pipeline_config import find_transform, set_augment_on_device
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
-# config -> the --cfg-options key that switches its photometric augmentation to the CPU (docs/input_pipeline.md)
+# config -> the transform whose on_device flag holds its photometric stage (docs/input_pipeline.md)
 SWITCHES = {
-    'false_r50_potsdam.py': 'train_dataloader.dataset.pipeline.2.on_device',
-    'false_r50_potsdam-rgbir.py': 'train_dataloader.dataset.pipeline.2.on_device',
-    'demo/false_r18_synthetic.py': 'train_dataloader.dataset.pipeline.2.on_device',
-    'sdcluster_swin-s_millionaid.py': 'train_dataloader.dataset.pipeline.3.on_device',
-    'sdsh_vit-s14_aid-16bit.py': 'train_dataloader.dataset.pipeline.1.on_device',
-    'sdsh_vit-s14_ucmd-64bit.py': 'train_dataloader.dataset.pipeline.1.on_device',
+    'false_r50_potsdam.py': 'PhotometricAugment',
+    'false_r50_potsdam-rgbir.py': 'PhotometricAugment',
+    'demo/false_r18_synthetic.py': 'PhotometricAugment',
+    'sdcluster_swin-s_millionaid.py': 'PhotometricAugment',
+    'sdsh_vit-s14_aid-16bit.py': 'SDSHMultiCrop',
+    'sdsh_vit-s14_ucmd-64bit.py': 'SDSHMultiCrop',
 }
+CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', '*.py')) + glob.glob(osp.join(REPO, 'configs', 'demo', '*.py')))
+PRETRAINING_METHODS = ('FALSE', 'SDCluster', 'SDSH')  # their configs split the photometric stage
 TINY_SWIN = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
 TINY_VIT = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
@@ -33,7 +39,7 @@ TINY_VIT = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=6
 def load(name, on_device=None):
     cfg = Config.fromfile(osp.join(REPO, 'configs', name))
     if on_device is not None:
-        cfg.merge_from_dict({SWITCHES[name]: on_device})  # what tools/train.py does with --cfg-options
+        set_augment_on_device(cfg, on_device)  # what tools/train.py does with --augment-on-cpu
     return cfg
 
 
@@ -49,12 +55,94 @@ def test_documented_switch_selects_the_all_cpu_pipeline(name, tmp_path):
     else:
         mmcv.imwrite(img, path)
     default = load(name)
-    assert default.train_dataloader.dataset.pipeline[int(SWITCHES[name].split('.')[3])].on_device is True
+    assert find_transform(default.train_dataloader.dataset.pipeline, SWITCHES[name]).on_device is True
     for on_device in (True, False):
         pipeline = Compose(load(name, on_device).train_dataloader.dataset.pipeline)
         sample = pipeline(dict(img_path=path))['data_samples']
         assert ('photometric_params' in sample) == on_device
         assert ('photometric_recipe' in sample) == on_device
+
+
+def has_device_stage(node):
+    """Whether a transform of ``node`` (a config as plain dicts and lists) has ``on_device=True``."""
+    if isinstance(node, dict):
+        return node.get('on_device') is True or any(has_device_stage(v) for v in node.values())
+    return isinstance(node, (list, tuple)) and any(has_device_stage(v) for v in node)
+
+
+def count_switches(node, value):
+    """How many dicts of ``node`` hold ``on_device=value``."""
+    if isinstance(node, dict):
+        return (node.get('on_device') is value) + sum(count_switches(v, value) for v in node.values())
+    return sum(count_switches(v, value) for v in node) if isinstance(node, (list, tuple)) else 0
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, REPO))
+def test_augment_on_cpu_reaches_every_pipeline_of_every_pretraining_config(path):
+    """Every FALSE, SDCluster and SDSH config has a device stage and the switch turns off each of its
+    transforms, in every pipeline of the config and in the pipeline the dataset builds; any other config is
+    refused with an error that says why."""
+    cfg = Config.fromfile(path)
+    before = count_switches(cfg.to_dict(), True)
+    if cfg.model.type not in PRETRAINING_METHODS:
+        assert not has_device_stage(cfg.to_dict())
+        with pytest.raises(ValueError, match='the config has no transform with an on_device argument'):
+            set_augment_on_device(cfg, False)
+        return
+    assert before >= 1 and has_device_stage(cfg.train_dataloader.dataset.pipeline)
+    keys = set_augment_on_device(cfg, False)
+    assert 'train_dataloader.dataset.pipeline' in {key.rsplit('.', 1)[0] for key in keys}
+    assert not has_device_stage(cfg.to_dict())
+    assert count_switches(cfg.to_dict(), False) == before == len(keys)
+    init_default_scope('mmpretrain')
+    built = Compose(cfg.train_dataloader.dataset.pipeline).transforms
+    assert [t.on_device for t in built if hasattr(t, 'on_device')] == [False]
+    assert set_augment_on_device(cfg, True) == keys
+    assert count_switches(cfg.to_dict(), True) == before
+
+
+def test_switch_refuses_wrong_uses():
+    cfg = load('demo/false_r18_synthetic.py')
+    with pytest.raises(TypeError, match="on_device must be True or False, got 'False'"):
+        set_augment_on_device(cfg, 'False')
+    cfg.model.data_preprocessor = dict(type='SelfSupDataPreprocessor', to_rgb=True)
+    set_augment_on_device(cfg, False)
+    with pytest.raises(ValueError, match="needs a data preprocessor that applies .*'SelfSupDataPreprocessor'"):
+        set_augment_on_device(cfg, True)
+    assert find_transform(cfg.train_dataloader.dataset.pipeline, 'PhotometricAugment').on_device is False
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='MultiView', num_views=2, transforms=[
+        [dict(type='RandomFlip', prob=0.5)], [dict(type='mmpretrain.RandomFlip', prob=1.0)]])]
+    loader, views = pipeline
+    assert find_transform(pipeline, 'MultiView') is views
+    assert find_transform(pipeline, ('Resize', 'LoadImageFromFile')) is loader
+    with pytest.raises(ValueError, match='2 transforms of type RandomFlip, expected one'):
+        find_transform(pipeline, 'RandomFlip')
+    with pytest.raises(ValueError, match=r'no transforms of type Resize, expected one \(its transforms: '
+                                         r'LoadImageFromFile, MultiView, RandomFlip, RandomFlip\)'):
+        find_transform(pipeline, 'Resize')
+
+
+def test_train_tool_switches_the_pipeline_or_says_why_not(monkeypatch, tmp_path):
+    result = call_tool('tools/train.py', 'configs/upernet_r50_random_potsdam.py', '--augment-on-cpu',
+                       '--work-dir', str(tmp_path / 'seg'))
+    assert result.returncode == 1
+    assert ('error: --augment-on-cpu: configs/upernet_r50_random_potsdam.py: the config has no transform with an '
+            'on_device argument') in result.stderr
+
+    class Built:
+        def train(self):
+            pass
+
+    def from_cfg(cfg):
+        Built.cfg = cfg
+        return Built()
+
+    train = load_tool('train')
+    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
+    monkeypatch.setattr(sys, 'argv', ['train.py', osp.join(REPO, 'configs', 'sdsh_vit-s14_ucmd-64bit.py'),
+                                      '--work-dir', str(tmp_path / 'sdsh'), '--augment-on-cpu'])
+    train.main()
+    assert find_transform(Built.cfg.train_dataloader.dataset.pipeline, 'SDSHMultiCrop').on_device is False
 
 
 @pytest.fixture(scope='module')
@@ -70,7 +158,7 @@ def false_config(root, on_device):
     cfg.model.neck.in_channels = 128
     cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = root
-    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'FastRandomResizedCrop').scale = 32
     cfg.model.neck.update(hid_channels=32, out_channels=16)
     return cfg
 
@@ -85,7 +173,7 @@ def sdcluster_config(root, on_device):
     cfg.pop('model_wrapper_cfg')
     cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False, pin_memory=False)
     cfg.train_dataloader.dataset.update(data_root=root, data_prefix='unlabeled')
-    cfg.train_dataloader.dataset.pipeline[1].update(global_size=64)
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'OverlappingMultiCrop').update(global_size=64)
     return cfg
 
 
@@ -97,7 +185,8 @@ def sdsh_config(root, on_device):
     cfg = load('sdsh_vit-s14_ucmd-64bit.py', on_device)
     cfg.train_dataloader.dataset.update(data_root=root, expected_num_classes=None)
     cfg.train_dataloader.update(batch_size=2, num_workers=0, persistent_workers=False, pin_memory=False)
-    cfg.train_dataloader.dataset.pipeline[1].update(global_size=28, local_size=14, num_local=2)
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'SDSHMultiCrop').update(global_size=28, local_size=14,
+                                                                                   num_local=2)
     cfg.train_dataloader.collate_fn.update(mask_grid=(4, 4), max_mask_patches=None)
     cfg.model.backbone.update(arch=TINY_VIT, img_size=28, local_img_size=14, patch_size=7, hash_bits=16,
                               ibot_channels=16, init_cfg=None)

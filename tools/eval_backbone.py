@@ -38,6 +38,7 @@ from rs_ssl_plugin.evaluation.backbone_probes import (
     summary_table,
 )
 from rs_ssl_plugin.evaluation.features import FeatureCache, build_frozen_backbone, load_config
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 
 TASKS = ('knn', 'linear', 'seg-probe')
 
@@ -145,4 +146,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

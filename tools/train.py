@@ -2,6 +2,8 @@
 
 The registry scope comes from the config's ``default_scope``; ``custom_imports`` loads the plugin. A plain
 ``CheckpointHook`` becomes ``ResumableCheckpointHook``, so ``--resume`` continues a killed run exactly.
+``--augment-on-cpu`` runs the photometric augmentation of the pre-training configs per image in the loader
+workers instead of on the batch in the data preprocessor (docs/input_pipeline.md).
 """
 import argparse
 import os
@@ -9,10 +11,12 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from rs_ssl_plugin.checkpoints.reading import CheckpointError
+from rs_ssl_plugin.datasets.pipeline_config import set_augment_on_device
 from rs_ssl_plugin.engine.mixed_precision import AUTOCAST_DTYPES
 from rs_ssl_plugin.engine.runner_config import (
     add_unsafe_load_argument,
@@ -43,6 +47,10 @@ def parse_args(argv=None):
                            help='train in float32 also where the config enables AMP (e.g. SDCluster)')
     parser.add_argument('--amp-dtype', choices=AUTOCAST_DTYPES,
                         help='autocast dtype of --amp (implies --amp; default: float16 on GPUs, bfloat16 on the CPU)')
+    parser.add_argument('--augment-on-cpu', action='store_true',
+                        help='run the photometric augmentation (colour jitter, grayscale, blur) per image in the '
+                        'loader workers instead of on the batch in the data preprocessor: on_device=False on every '
+                        'transform that has it (PhotometricAugment, SDSHMultiCrop); pre-training configs only')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
     add_unsafe_load_argument(parser)
@@ -74,6 +82,12 @@ def main(argv=None):
         elif args.no_amp:
             disable_amp(cfg)
         check_amp_device(cfg, torch.cuda.is_available())
+        if args.augment_on_cpu:
+            try:
+                switched = set_augment_on_device(cfg, False)
+            except ValueError as error:
+                raise ValueError(f'--augment-on-cpu: {args.config}: {error}') from error
+            print_log(f'--augment-on-cpu: on_device=False at {", ".join(switched)}', logger='current')
         check_work_dir_is_fresh(cfg.work_dir, cfg.resume)
     except (FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')

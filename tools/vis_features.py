@@ -23,6 +23,7 @@ from mmengine.config import DictAction
 
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
 from rs_ssl_plugin.evaluation.features import build_frozen_backbone, feature_maps
+from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
 from rs_ssl_plugin.visualization.feature_pca import fit_pca, pca_rgb_maps
 from rs_ssl_plugin.visualization.legend import fit_for_display, panel_figure, save_figure
 
@@ -83,4 +84,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    silence_pkg_resources_warning()
     main()

@@ -9,8 +9,8 @@ view_pipeline = [
     dict(type='RandomFlip', prob=0.5),
 ]
 photometric_transforms = {{_base_.photometric_transforms}}  # FALSE's jitter, grayscale and blur
-# photometric augmentation on the batch (here the CPU, in the main process); on_device=False runs it per image
-# in the loader workers instead
+# photometric augmentation on the batch (here the CPU, in the main process); on_device=False (tools/train.py
+# --augment-on-cpu) runs it per image in the loader workers instead
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),

@@ -4,8 +4,8 @@ Pure functions on float tensors ``(N, C, H, W)`` holding integer pixel values (u
 RGB order for the colour operations, with per-sample parameters as tensors: no per-sample Python loop and no
 host synchronisation, so a whole batch is augmented on the accelerator in a fixed number of kernels.
 
-For fixed parameters every operation reproduces, within one uint8 level, the per-image transform the
-methods ran on the CPU (tests/models/test_batch_augment.py):
+For fixed parameters every operation reproduces, within one uint8 level, the per-image CPU transform of the
+same name (tests/models/test_batch_augment.py):
 
 - colour jitter: PIL's ``ImageEnhance`` (``Brightness``, ``Contrast``, ``Color``) and PIL's HSV hue shift,
   which is what mmpretrain's ``ColorJitter`` (through mmcv's ``adjust_*`` with the pillow backend) and

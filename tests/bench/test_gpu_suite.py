@@ -1,5 +1,6 @@
 """The GPU suite's dry run (every row on the CPU with tiny presets, through the same worker and time-boxing as
-on the lent machine), its report, and the row time-boxing."""
+on a GPU), its report, and the row time-boxing."""
+import importlib
 import json
 import os.path as osp
 import time
@@ -11,7 +12,12 @@ from helpers.tools import load_bench
 
 @pytest.fixture(scope='module')
 def suite():
-    return load_bench('gpu_suite')
+    return load_bench('gpu_suite/gpu_suite')
+
+
+@pytest.fixture(scope='module')
+def supervisor(suite):
+    return importlib.import_module('supervisor')
 
 
 @pytest.fixture(scope='module')
@@ -28,14 +34,14 @@ EXPECTED_WRAPPERS = dict(train_false=('MixedPrecisionOptimWrapper', 'bfloat16'),
                          train_iddc=('OptimWrapper', 'float32'))
 
 
-def test_dry_run_runs_every_row_and_writes_the_json(suite, dry_run):
+def test_dry_run_runs_every_row_and_writes_the_json(suite, supervisor, dry_run):
     out, data = dry_run
     with open(out / 'gpu_suite.json') as f:
         assert json.load(f) == json.loads(json.dumps(data, default=str))
     assert list(data['rows']) == [row for row, _ in suite.ROWS]
     assert data['dry_run'] and data['env']['device'] == 'cpu' and data['env']['torch']
-    assert data['command'] == f'python bench/gpu_suite.py --dry-run --out-dir {out} --budget 400'
-    assert data['wall_s'] <= data['budget_s'] + suite.GRACE_S
+    assert data['command'] == f'python bench/gpu_suite/gpu_suite.py --dry-run --out-dir {out} --budget 400'
+    assert data['wall_s'] <= data['budget_s'] + supervisor.GRACE_S
     for row, outcome in data['rows'].items():
         assert outcome['budget_s'] > 0 and outcome['wall_s'] <= outcome['budget_s'] + 1, row
         expected = 'not available' if row == 'cuda_tests' else 'ok'
@@ -61,7 +67,7 @@ def test_dry_run_runs_every_row_and_writes_the_json(suite, dry_run):
 
 def test_report_tables_and_target_checks(dry_run, tmp_path):
     out, data = dry_run
-    report = load_bench('gpu_suite_report')
+    report = load_bench('gpu_suite/gpu_suite_report')
     checks = {c['name']: c for c in report.target_checks(data)}
     assert checks['SDCluster img/s']['measured'] == data['rows']['bench_sdcluster']['result']['step'][
         'sdcluster_img_per_s']
@@ -82,8 +88,8 @@ def test_report_tables_and_target_checks(dry_run, tmp_path):
 
 
 def test_report_names_rows_that_did_not_run(tmp_path):
-    report = load_bench('gpu_suite_report')
-    data = dict(suite='rs_ssl_plugin GPU suite', command='python bench/gpu_suite.py', dry_run=False,
+    report = load_bench('gpu_suite/gpu_suite_report')
+    data = dict(suite='rs_ssl_plugin GPU suite', command='python bench/gpu_suite/gpu_suite.py', dry_run=False,
                 date='2026-12-01T00:00:00+00:00', budget_s=300, wall_s=12, env=dict(device='NVIDIA H200'),
                 rows=dict(bench_sdcluster=dict(status='killed', error='overran', wall_s=80, budget_s=60),
                           train_sdsh=dict(status='timeout', result=dict(losses=[1.0, 0.9], iterations=30))))
@@ -96,7 +102,7 @@ def test_report_names_rows_that_did_not_run(tmp_path):
         report.main([str(tmp_path / 'other.json')])
 
 
-def test_rows_are_time_boxed_and_fail_soft(suite, tmp_path, monkeypatch):
+def test_rows_are_time_boxed_and_fail_soft(suite, supervisor, tmp_path, monkeypatch):
     cpu = suite.Suite(dry_run=True, scratch=str(tmp_path))
 
     def slow(_suite, record):
@@ -106,7 +112,7 @@ def test_rows_are_time_boxed_and_fail_soft(suite, tmp_path, monkeypatch):
     def converts_the_timeout(_suite, record):
         try:
             time.sleep(30)
-        except suite.RowTimeout as error:  # as mmengine's config printing does with any exception
+        except supervisor.RowTimeout as error:  # as mmengine's config printing does with any exception
             raise SyntaxError('could not format the config') from error
 
     def broken(_suite, record):

@@ -15,6 +15,7 @@ from mmengine.registry import init_default_scope
 
 from helpers.tools import REPO
 from rs_ssl_plugin.datasets.checks import to_pipeline_values
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 
 TWELVE_BIT = (0, 4095)
 
@@ -62,7 +63,7 @@ def test_ssl_pipeline_gets_the_8_bit_values(tmp_path):
     with pytest.raises(ValueError, match=r'deep.png is uint16 .* set value_range=\(low, high\)'):
         Compose(cfg.train_pipeline)(dict(img_path=deep))
     reference = run_seeded(Compose(cfg.train_pipeline), dict(img_path=eight))
-    cfg.train_pipeline[0]['value_range'] = TWELVE_BIT
+    find_transform(cfg.train_pipeline, 'CheckedLoadImageFromFile')['value_range'] = TWELVE_BIT
     mapped = run_seeded(Compose(cfg.train_pipeline), dict(img_path=deep))
     for view, expected in zip(mapped['inputs'], reference['inputs']):
         assert torch.equal(view, expected)
@@ -75,9 +76,11 @@ def test_segmentation_pipeline_gets_the_8_bit_values(tmp_path):
     sample = dict(seg_map_path=label, reduce_zero_label=True, seg_fields=[], num_classes=6)
     with pytest.raises(ValueError, match=r'deep.png is uint16 .* set value_range'):
         Compose(cfg.train_pipeline)(dict(sample, img_path=deep))
-    for pipeline in (cfg.train_pipeline, cfg.test_pipeline):
+    # the test loader is CheckedLoadImageFromFile under mmseg's name (configs/_base_/datasets/potsdam_checked.py)
+    for pipeline, loader in ((cfg.train_pipeline, 'CheckedLoadImageFromFile'),
+                             (cfg.test_pipeline, 'LoadImageFromFile')):
         reference = run_seeded(Compose(pipeline), dict(sample, img_path=eight))
-        pipeline[0]['value_range'] = TWELVE_BIT
+        find_transform(pipeline, loader)['value_range'] = TWELVE_BIT
         mapped = run_seeded(Compose(pipeline), dict(sample, img_path=deep))
         assert torch.equal(mapped['inputs'], reference['inputs'])
         assert torch.equal(mapped['data_samples'].gt_sem_seg.data, reference['data_samples'].gt_sem_seg.data)

@@ -24,6 +24,7 @@ from rs_ssl_plugin.checkpoints.channel_adapt import (
     adapt_input_channels,
     adapt_state_dict_input_channels,
 )
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.datasets.preparation.splits import label_fraction_subsets, split_counts, split_samples
 
 
@@ -346,6 +347,6 @@ def test_rgbir_pretraining_pipeline_runs_on_four_band_crops(tmp_path):
     init_default_scope('mmpretrain')
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = str(tmp_path)
-    dataset_cfg.pipeline[1].transforms[0][0].scale = 32
+    find_transform(dataset_cfg.pipeline, 'RandomResizedCrop').scale = 32
     sample = PRETRAIN_DATASETS.build(dataset_cfg)[0]
     assert [tuple(v.shape) for v in sample['inputs']] == [(4, 32, 32), (4, 32, 32)]

@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 from helpers.configs import tiny_upernet_config
 from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.reading import load_checkpoint_file
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 
 
 class Killed(Exception):
@@ -55,7 +56,7 @@ def tiny_false_config(data_root, work_dir, num_workers=0):
     cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
     cfg.train_dataloader.update(batch_size=4, num_workers=num_workers, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = str(data_root)
-    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'FastRandomResizedCrop').scale = 32
     cfg.train_cfg.max_epochs = 3
     cfg.param_scheduler[0].end = 3
     cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=3)

@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 from helpers.tools import REPO
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.engine.ssl_monitor import SSLMonitorHook, collapse_reasons, embedding_statistics
 
@@ -119,7 +120,7 @@ def test_hook_in_a_false_run_with_online_knn(tmp_path):
     cfg.work_dir = str(tmp_path / 'work')
     cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = data['out_dir']
-    cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 32
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'FastRandomResizedCrop').scale = 32
     cfg.train_cfg.max_epochs = 2
     cfg.param_scheduler[0].end = 2
     cfg.default_hooks.checkpoint.interval = 2

@@ -2,13 +2,14 @@
 import os.path as osp
 
 from helpers.tools import REPO
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 
 
 def shrink_finetune_data(cfg, data_root, crop=32, num_workers=0):
-    """A shipped UperNet fine-tuning config (the demo's or one of the Potsdam configs, ``RandomCrop`` at step 3)
+    """A shipped UperNet fine-tuning config (the demo's or one of the Potsdam configs) with ``RandomCrop``
     on ``data_root`` with ``crop`` px crops, batches of 2 and ``num_workers`` non-persistent loader workers."""
     cfg.model.data_preprocessor.size = (crop, crop)
-    cfg.train_dataloader.dataset.pipeline[3].crop_size = (crop, crop)
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'RandomCrop').crop_size = (crop, crop)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(num_workers=num_workers, persistent_workers=False)
         cfg[loader].dataset.data_root = str(data_root)
@@ -23,9 +24,9 @@ def make_false_pretraining_learn(cfg, data_root, work_dir):
     cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.data_root = data_root
     pipeline = cfg.train_dataloader.dataset.pipeline
-    pipeline[1].transforms[0][0].update(scale=32, crop_ratio_range=(0.5, 1.0))
-    assert pipeline[2].type == 'PhotometricAugment'
-    del pipeline[2]
+    crop = find_transform(pipeline, ('FastRandomResizedCrop', 'RandomResizedCrop'))  # RGB or 4-band FALSE
+    crop.update(scale=32, crop_ratio_range=(0.5, 1.0))
+    pipeline.remove(find_transform(pipeline, 'PhotometricAugment'))
     cfg.optim_wrapper.optimizer.lr = 48.
     cfg.train_cfg.max_epochs = 4
     cfg.param_scheduler[0].end = 4
@@ -44,7 +45,7 @@ def tiny_upernet_config(data_root, work_dir, num_workers=0):
     cfg.model.backbone.update(init_cfg=None, stem_channels=8, base_channels=8)
     cfg.model.decode_head.update(in_channels=[8, 16, 32, 64], channels=16)
     cfg.model.auxiliary_head.update(in_channels=32, channels=8)
-    cfg.train_dataloader.dataset.pipeline[2].scale = (64, 64)
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'RandomResize').scale = (64, 64)
     shrink_finetune_data(cfg, data_root, num_workers=num_workers)
     cfg.train_cfg.update(max_iters=6, val_interval=3)
     cfg.param_scheduler[0].end = 6

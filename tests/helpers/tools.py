@@ -21,12 +21,15 @@ def load_tool(name):
 
 
 def load_bench(name):
-    """Import ``bench/<name>.py`` (a script, not a package) as a module; ``bench/`` goes on ``sys.path``, as
-    when the script runs, for its imports of the other bench modules."""
+    """Import ``bench/<name>.py`` (a script, not a package; ``name`` may name a subfolder, as in
+    ``'gpu_suite/gpu_suite'``) as a module; ``bench/`` and the script's folder go on ``sys.path``, as when the
+    script runs, for its imports of the other bench modules."""
     bench = osp.join(REPO, 'bench')
-    if bench not in sys.path:
-        sys.path.insert(0, bench)
-    spec = importlib.util.spec_from_file_location(name, osp.join(bench, f'{name}.py'))
+    path = osp.join(bench, f'{name}.py')
+    for folder in (bench, osp.dirname(path)):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(osp.basename(name), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -5,6 +5,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -223,6 +225,19 @@ def test_test_tool_refuses_pretraining_configs():
     result = run_tool('tools/test.py', 'configs/demo/false_r18_synthetic.py', 'unused.pth')
     assert result.returncode != 0 and "default_scope='mmpretrain'" in result.stderr
     assert 'pkg_resources' not in result.stderr  # the entry points silence the pinned stack's warning
+
+
+def test_probe_tools_silence_the_pkg_resources_warning(tmp_path):
+    """tools/eval_backbone.py and tools/vis_features.py, stopped after loading the config, print their error and
+    no warning of the pinned stack."""
+    cv2.imwrite(str(tmp_path / 'scene.png'), np.zeros((32, 32, 3), np.uint8))
+    for args, error in ((['tools/eval_backbone.py', 'configs/demo/false_r18_synthetic.py', 'random', '--task', 'knn',
+                          '--work-dir', tmp_path / 'eval'], 'needs --data-root'),
+                        (['tools/vis_features.py', 'configs/demo/false_r18_synthetic.py', tmp_path / 'missing.pth',
+                          tmp_path / 'scene.png', '--out-dir', tmp_path / 'vis'], 'missing.pth')):
+        result = run_tool(*args)
+        assert result.returncode == 1 and error in result.stderr, result.stderr[-2000:]
+        assert 'pkg_resources' not in result.stderr
 
 
 def test_importing_the_library_leaves_warning_filters_alone():

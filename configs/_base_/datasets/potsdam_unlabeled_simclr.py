@@ -8,7 +8,7 @@
 # Input pipeline (docs/input_pipeline.md): the loader workers decode, crop and flip; PhotometricAugment only
 # draws each view's jitter/grayscale/blur parameters, and BatchAugmentSelfSupDataPreprocessor applies them to
 # the batch on the GPU. To run the photometric transforms per image on the CPU instead (the all-CPU pipeline):
-#   --cfg-options train_dataloader.dataset.pipeline.2.on_device=False
+#   python tools/train.py CONFIG --augment-on-cpu
 dataset_type = 'UnlabeledImageFolder'
 data_root = 'data/potsdam'
 

@@ -8,7 +8,7 @@
 # Input pipeline (docs/input_pipeline.md): the loader workers decode, crop (PIL-equivalent antialiased resize)
 # and flip; PhotometricAugment only draws each view's jitter/grayscale/blur parameters, and
 # BatchAugmentSelfSupDataPreprocessor applies them to the batch on the GPU. All on the CPU, per image:
-#   --cfg-options train_dataloader.dataset.pipeline.3.on_device=False
+#   python tools/train.py CONFIG --augment-on-cpu
 dataset_type = 'UnlabeledImageFolder'
 data_root = 'data/million_aid'
 

@@ -3,7 +3,8 @@
 With ``PhotometricAugment(on_device=True)`` (the default of the shipped pre-training configs) the data
 loader only draws the random parameters of each view's photometric transforms; the data preprocessor
 applies them to the whole batch on the accelerator (:mod:`rs_ssl_plugin.models.batch_augment`,
-docs/input_pipeline.md). ``on_device=False`` runs the same transforms per image here, as before.
+docs/input_pipeline.md). ``on_device=False`` runs the same transforms per image here (the all-CPU pipeline,
+``tools/train.py --augment-on-cpu``).
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 

@@ -16,6 +16,7 @@ from mmseg.datasets import COCOStuffDataset
 from mmseg.registry import DATASETS, MODELS
 
 from helpers.tools import REPO
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.methods.iddc.datasets import COCO_STUFF_27_CLASSES, COCO_STUFF_FINE_TO_27, Potsdam3Dataset
 from rs_ssl_plugin.methods.iddc.views import AnisotropicRandomResize, OverlappingCropPair
@@ -197,7 +198,7 @@ def test_configs_build_with_official_settings(name):
     assert cfg.val_evaluator == dict(type='HungarianIoUMetric', eval_size=(320, 320))
     views = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
     # the pipelines are shared (Potsdam-3 inherits COCO's): greyscale JPEGs (COCO) are accepted as 3 channels
-    assert cfg.train_dataloader.dataset.pipeline[0].expected_channels == (1, 3)
+    assert find_transform(cfg.train_dataloader.dataset.pipeline, 'CheckedLoadImageFromFile').expected_channels == (1, 3)
     assert views == ['CheckedLoadImageFromFile', 'CheckedLoadAnnotations', 'RandomFlip', 'AnisotropicRandomResize',
                      'OverlappingCropPair', 'PackSegInputs']
 

@@ -19,6 +19,7 @@ from mmseg.structures import SegDataSample
 from helpers.runner import StateAtStart
 from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.conversion import convert_checkpoint
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 from rs_ssl_plugin.methods.iddc.converter import convert_dino_vit
 from rs_ssl_plugin.utils.windows import slide_windows
@@ -251,8 +252,8 @@ def test_runner_trains_head_on_cpu(potsdam_root, tmp_path):
     cfg.model.head.in_channels = 32
     cfg.model.test_cfg.update(crop_size=(32, 32), stride=(24, 24))
     cfg.model.data_preprocessor.size = (32, 32)
-    cfg.train_dataloader.dataset.pipeline[3].min_size = 32
-    cfg.train_dataloader.dataset.pipeline[4].crop_size = 32
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'AnisotropicRandomResize').min_size = 32
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'OverlappingCropPair').crop_size = 32
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].update(num_workers=0, persistent_workers=False)
         cfg[loader].dataset.data_root = potsdam_root

@@ -14,6 +14,7 @@ from mmengine.runner import Runner
 from helpers.runner import StateAtStart, assert_loss_falls, assert_trained
 from helpers.tools import REPO, load_tool
 from rs_ssl_plugin.checkpoints.conversion import convert_checkpoint
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
 
 TINY = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4))
@@ -42,8 +43,9 @@ def tiny_pretrain_config(data_root, work_dir):
     cfg.optim_wrapper.optimizer.lr = 5e-4
     cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False, pin_memory=False)
     cfg.train_dataloader.dataset.update(data_root=data_root, data_prefix='unlabeled')
-    cfg.train_dataloader.dataset.pipeline[1].update(global_size=64, global_scale=(0.8, 1.0))
-    cfg.train_dataloader.dataset.pipeline[3].transforms = []
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    find_transform(pipeline, 'OverlappingMultiCrop').update(global_size=64, global_scale=(0.8, 1.0))
+    find_transform(pipeline, 'PhotometricAugment').transforms = []
     cfg.train_cfg.max_epochs = 8
     cfg.param_scheduler[0].end = 8
     cfg.default_hooks.checkpoint.interval = 8

@@ -8,6 +8,7 @@ from mmengine.config import Config
 from test_sdsh_common import build_tiny_sdsh, tiny_model_cfg, write_class_folders
 
 from helpers.tools import load_tool
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.methods.sdsh.retrieval import model_fingerprint, read_index, write_index
 
 EVAL_PIPELINE = [dict(type='LoadImageFromFile'),
@@ -68,7 +69,7 @@ def test_fingerprint_ignores_init_cfg_and_follows_the_pipeline(tmp_path):
     reference = model_fingerprint(cfg, str(checkpoint))
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint='elsewhere.pth')
     assert model_fingerprint(cfg, str(checkpoint)) == reference
-    cfg.test_dataloader.dataset.pipeline[1].transforms[0][0].scale = (32, 32)
+    find_transform(cfg.test_dataloader.dataset.pipeline, 'Resize').scale = (32, 32)
     assert model_fingerprint(cfg, str(checkpoint))['config'] != reference['config']
     write_index(str(tmp_path / 'index.pth'), ['a.png'], torch.ones(1, 16), reference)
     assert read_index(str(tmp_path / 'index.pth'), reference)[0] == ['a.png']

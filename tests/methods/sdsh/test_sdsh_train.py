@@ -12,6 +12,7 @@ from test_sdsh_common import TINY_BACKBONE, build_tiny_sdsh, tiny_model_cfg, wri
 import rs_ssl_plugin  # noqa: F401
 from helpers.runner import StateAtStart
 from helpers.tools import REPO, load_tool
+from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.methods.sdsh.datasets import RetrievalImageFolder, UCMercedRetrieval, split_class_folder
 from rs_ssl_plugin.methods.sdsh.hooks import dinov2_cosine_schedule
 from rs_ssl_plugin.methods.sdsh.optim_wrapper import sdsh_param_groups
@@ -268,7 +269,7 @@ def test_shipped_config_runs_with_a_tiny_vit(tmp_path):
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.update(data_root=root, expected_num_classes=None)
         cfg[loader].update(batch_size=2, num_workers=0, persistent_workers=False)
-    cfg.train_dataloader.dataset.pipeline[1].num_local = 2
+    find_transform(cfg.train_dataloader.dataset.pipeline, 'SDSHMultiCrop').num_local = 2
     cfg.model.backbone.update(arch=TINY_BACKBONE['arch'], init_cfg=None)
     for head in ('dino_head', 'ibot_head'):
         cfg.model[head].update(num_prototypes=32, hidden_channels=16)

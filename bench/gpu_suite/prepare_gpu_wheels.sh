@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Fill .whl/ with what the lent GPU machine lacks (Python 3.12, x86-64 manylinux, no package registry there):
-# the OpenMMLab wheels and their pure-Python needs, rasterio and its needs, and the mmcv 2.1.0 sdist whose
-# CPU ops bench/gpu_suite.sh builds there. Run it once here, in the checkout the `run` call sends, then
-#   run(command="bash bench/gpu_suite.sh", carry=[".whl"], timeout_s=600)      (docs/gpu_suite.md)
+# Fill .whl/ with what a GPU machine without a package registry lacks for the GPU suite (Python 3.12, x86-64
+# manylinux): the OpenMMLab wheels and their pure-Python needs, rasterio and its needs, and the mmcv 2.1.0
+# sdist whose CPU ops bench/gpu_suite/gpu_suite.sh builds on the GPU machine. Run it once on a machine with
+# the registry, in the checkout to copy to the GPU machine together with .whl/, then there
+#   bash bench/gpu_suite/gpu_suite.sh      (docs/gpu_suite.md)
 #
 #   PYTHON=python3        the interpreter whose pip downloads (any version: the targets are given)
 #   --check               print the pip commands instead of running them
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PYTHON:-python3}
 DEST=.whl
-MAX_MIB=60  # the carried tree (working tree + .whl) must stay under 64 MiB
+MAX_MIB=60  # the checkout copied to the GPU machine (working tree + .whl) stays under 64 MiB
 
 # one version of each (two stop the install there); versions as tested on the CPU machines
 WHEELS=(mmengine==0.10.7 mmsegmentation==1.2.2 mmpretrain==1.2.0
@@ -40,7 +41,7 @@ if [ "$size" -gt "$MAX_MIB" ]; then
   echo "error: the wheels take $size MiB, more than $MAX_MIB MiB; .whl/ left as it was" >&2
   exit 1
 fi
-# .gitignore keeps .whl/ out of git; it travels through the run's `carry`
+# .gitignore keeps .whl/ out of git; it is copied to the GPU machine with the checkout
 rm -rf "$DEST"
 mv "$STAGING" "$DEST"
 trap - EXIT

@@ -1,14 +1,14 @@
-"""Turn the GPU suite's JSON (bench/gpu_suite.py) into the docs/benchmarks.md tables, with the ratios to the
-targets of the GPU issue.
+"""Turn the GPU suite's JSON (bench/gpu_suite/gpu_suite.py) into the docs/benchmarks.md tables, with the ratios
+to the GPU targets (docs/gpu_suite.md).
 
-    python bench/gpu_suite_report.py OUT/gpu_suite.json                  # Markdown to stdout
-    python bench/gpu_suite_report.py OUT/gpu_suite.json --out report.md  # and to a file
+    python bench/gpu_suite/gpu_suite_report.py OUT/gpu_suite.json                  # Markdown to stdout
+    python bench/gpu_suite/gpu_suite_report.py OUT/gpu_suite.json --out report.md  # and to a file
 """
 import argparse
 import json
 import sys
 
-# the targets (issue: "The GPU run, proven in one lease")
+# the targets (docs/gpu_suite.md)
 SDCLUSTER_MIN_IMG_PER_S = 300.0  # 0.8x its 378 img/s floor on an H100; the official code: 226
 INFER_TILES_MIN_SPEEDUP = 3.0  # over mmseg's stock slide inference (11.3 MPix/s on an H100)
 # uniform blending reproduces stock slide inference; under bf16 the batched and the one-window forwards
@@ -16,7 +16,7 @@ INFER_TILES_MIN_SPEEDUP = 3.0  # over mmseg's stock slide inference (11.3 MPix/s
 INFER_TILES_MIN_AGREEMENT_PCT = 99.9
 SDSH_MAX_OVERHEAD = 1.5  # the step against the bare backbone at batch 64
 FALSE_MAX_STEP_OVER_FLOOR = 1.15
-LOADER_MAX_OVER_IN_MEMORY = 1.15  # the loader-fed step against the in-memory step (issue 11)
+LOADER_MAX_OVER_IN_MEMORY = 1.15  # the loader-fed step against the in-memory step
 DEVICE_STAGE_MAX_SHARE = 0.05  # of the in-memory step
 INPUT_PIPELINE_METHODS = dict(false='FALSE', sdcluster='SDCluster', sdsh='SDSH')
 
@@ -78,7 +78,7 @@ def header(data: dict) -> str:
     return '\n'.join([
         f"## GPU suite: {env.get('device', '?')}, {data['date'][:10]}{mode}",
         '',
-        'One `run` call on the lent machine (docs/gpu_suite.md): `bash bench/gpu_suite.sh`, which ran',
+        'One command on the GPU machine (docs/gpu_suite.md): `bash bench/gpu_suite/gpu_suite.sh`, which ran',
         '',
         f"    {data['command']}",
         '',
@@ -221,7 +221,7 @@ def render(data: dict) -> str:
 def main(argv=None):
     """Print (and optionally write) the report of one suite JSON."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('json', help='gpu_suite.json written by bench/gpu_suite.py')
+    parser.add_argument('json', help='gpu_suite.json written by bench/gpu_suite/gpu_suite.py')
     parser.add_argument('--out', help='also write the Markdown here')
     args = parser.parse_args(argv)
     try:

@@ -1,9 +1,9 @@
 """The GPU suite: every method trains on CUDA in its released precision, and the benchmark rows, in one call.
 
-    bash bench/gpu_suite.sh                                  # on the lent GPU machine (docs/gpu_suite.md)
-    python bench/gpu_suite.py --out-dir DIR                  # the suite alone, the stack installed
-    python bench/gpu_suite.py --dry-run --out-dir DIR        # the same code on the CPU, tiny presets (tests)
-    python bench/gpu_suite_report.py DIR/gpu_suite.json      # the docs/benchmarks.md tables
+    bash bench/gpu_suite/gpu_suite.sh                              # install the stack from .whl/, run, report
+    python bench/gpu_suite/gpu_suite.py --out-dir DIR              # the suite alone, the stack installed
+    python bench/gpu_suite/gpu_suite.py --dry-run --out-dir DIR    # the same code on the CPU, tiny presets (tests)
+    python bench/gpu_suite/gpu_suite_report.py DIR/gpu_suite.json  # the docs/benchmarks.md tables
 
 Rows (in this order): ``data`` generates the synthetic scenes; ``train_false``, ``train_sdcluster``,
 ``train_sdsh`` and ``train_iddc`` train each shipped config a few dozen iterations through mmengine's
@@ -13,33 +13,31 @@ scenes; ``bench_false``, ``bench_sdcluster``, ``bench_sdsh`` and ``bench_infer_t
 scripts' ``run`` at their full presets; ``input_pipeline`` runs bench_input_pipeline's end-to-end loader + step
 benchmark; ``cuda_tests`` runs the CUDA-only tests.
 
-Time-boxing: a parent process (which never imports torch) runs the rows one after the other in a worker
-process. Each row gets a share of the time left before the deadline (its weight over the weights of the
-rows still to run); the worker stops a row at its budget (SIGALRM), and the parent kills and restarts the
-worker for the remaining rows if a row overruns its budget by ``GRACE_S`` or the worker dies (a CUDA
+Time-boxing (supervisor.py): a parent process (which never imports torch) runs the rows one after the other
+in a worker process. Each row gets a share of the time left before the deadline (its weight over the weights
+of the rows still to run); the worker stops a row at its budget (SIGALRM), and the parent kills and restarts
+the worker for the remaining rows if a row overruns its budget by ``GRACE_S`` or the worker dies (a CUDA
 fault, say). Every row's result, partial result or error lands in the one JSON file, rewritten after
 each row.
 """
 import argparse
-import datetime
 import gc
 import json
 import os
 import os.path as osp
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 
-BENCH = osp.dirname(osp.abspath(__file__))
+from supervisor import Alarm, Report, clipped, emit, supervise
+
+HERE = osp.dirname(osp.abspath(__file__))
+BENCH = osp.dirname(HERE)  # the benchmark scripts the rows call
 REPO = osp.dirname(BENCH)
-GRACE_S = 20  # a row may overrun its budget by this much before the parent kills the worker
 MIN_BUDGET_S = 5  # a row's budget is at least this (while that much time is left)
-POLL_S = 0.5
 # (row, weight): a row's budget is its share of the time left; the weights are GPU seconds it is expected
 # to need at most
 ROWS = [('data', 15), ('train_false', 45), ('train_sdcluster', 45), ('train_sdsh', 45), ('train_iddc', 30),
@@ -47,10 +45,6 @@ ROWS = [('data', 15), ('train_false', 45), ('train_sdcluster', 45), ('train_sdsh
         ('input_pipeline', 50), ('cuda_tests', 25)]
 WEIGHTS = dict(ROWS)
 INPUT_PIPELINE_METHODS = ('false', 'sdcluster', 'sdsh')
-
-
-class RowTimeout(Exception):
-    """A row ran past its budget (raised by the SIGALRM handler inside the row)."""
 
 
 class RowNotAvailable(Exception):
@@ -182,6 +176,7 @@ def train_config(suite: Suite, name: str) -> dict:
     config and what the row reports about it."""
     from mmengine.config import Config
 
+    from rs_ssl_plugin.datasets.pipeline_config import find_transform
     from rs_ssl_plugin.engine.runner_config import enable_amp
     data, settings = suite.data(), train_settings(suite)
     tiny = suite.dry_run
@@ -194,7 +189,7 @@ def train_config(suite: Suite, name: str) -> dict:
         if tiny:
             cfg.model.backbone.update(depth=18, stem_channels=8, base_channels=8)
             cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
-            cfg.train_dataloader.dataset.pipeline[1].transforms[0][0].scale = 16
+            find_transform(cfg.train_dataloader.dataset.pipeline, 'FastRandomResizedCrop').scale = 16
     elif name == 'sdcluster':
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'))  # AMP as released
         dataset = dict(data_root=data['root'], data_prefix='unlabeled')
@@ -203,7 +198,7 @@ def train_config(suite: Suite, name: str) -> dict:
             cfg.model.neck.update(in_channels=128, hidden_channels=32, out_channels=16)
             cfg.model.prototypes.update(num_prototypes=8, dim=16)
             cfg.model.predictor.update(in_channels=16, hidden_channels=32, out_channels=16)
-            cfg.train_dataloader.dataset.pipeline[1].update(global_size=32)
+            find_transform(cfg.train_dataloader.dataset.pipeline, 'OverlappingMultiCrop').update(global_size=32)
     elif name == 'sdsh':
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'sdsh_vit-s14_aid-64bit.py'))
         enable_amp(cfg)  # SDSHAmpOptimWrapper: fp16 with a dynamic loss scale on CUDA, as DINOv2 trains
@@ -216,7 +211,8 @@ def train_config(suite: Suite, name: str) -> dict:
                                       ibot_channels=16)
             cfg.model.dino_head.update(head)
             cfg.model.ibot_head.update(head)
-            cfg.train_dataloader.dataset.pipeline[1].update(global_size=28, local_size=14, num_local=2)
+            find_transform(cfg.train_dataloader.dataset.pipeline, 'SDSHMultiCrop').update(
+                global_size=28, local_size=14, num_local=2)
             cfg.train_dataloader.collate_fn.update(mask_grid=(4, 4), min_mask_patches=1, max_mask_patches=8)
     elif name == 'iddc':
         cfg = Config.fromfile(osp.join(REPO, 'configs', 'iddc_vit-s16_potsdam3.py'))  # fp32 as released
@@ -228,8 +224,8 @@ def train_config(suite: Suite, name: str) -> dict:
             cfg.model.backbone.update(arch=vit, patch_size=8, img_size=32)
             cfg.model.head.in_channels = 32
             cfg.model.data_preprocessor.size = (32, 32)
-            cfg.train_dataloader.dataset.pipeline[3].min_size = 32
-            cfg.train_dataloader.dataset.pipeline[4].crop_size = 32
+            find_transform(cfg.train_dataloader.dataset.pipeline, 'AnisotropicRandomResize').min_size = 32
+            find_transform(cfg.train_dataloader.dataset.pipeline, 'OverlappingCropPair').crop_size = 32
     else:
         raise ValueError(f'no training row for {name!r}')
     cfg = for_short_run(cfg, osp.join(suite.scratch, f'work_{name}'), settings['iters'],
@@ -302,13 +298,18 @@ def input_pipeline(suite: Suite, record: dict) -> dict:
     15 %, device stage <= 5 % of the step). The dry run: FALSE with a narrow ResNet-18 on 64 px views at batch 2
     on the generated scenes."""
     import bench_input_pipeline
+
+    from rs_ssl_plugin.datasets.pipeline_config import find_transform
     if suite.dry_run:
         unlabeled = osp.join(suite.data()['root'], 'unlabeled')
-        narrow = {'model.backbone.depth': 18, 'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8,
-                  'model.neck.in_channels': 64, 'model.neck.hid_channels': 32, 'model.neck.out_channels': 16,
-                  'train_dataloader.dataset.pipeline.1.transforms.0.0.scale': 64}
+
+        def narrow(cfg):
+            cfg.model.backbone.update(depth=18, base_channels=8, stem_channels=8)
+            cfg.model.neck.update(in_channels=64, hid_channels=32, out_channels=16)
+            find_transform(cfg.train_dataloader.dataset.pipeline, 'FastRandomResizedCrop').scale = 64
+
         return dict(false=bench_input_pipeline.end_to_end('false', 'cpu', batch=2, workers=0, warmup=1, steps=1,
-                                                          data_dir=unlabeled, cfg_options=narrow))
+                                                          data_dir=unlabeled, configure=narrow))
     for method in INPUT_PIPELINE_METHODS:  # partial results stay in the record if the row runs out of time
         record[method] = bench_input_pipeline.end_to_end(method, 'cuda', warmup=3, steps=10, num_images=256)
     return {method: record[method] for method in INPUT_PIPELINE_METHODS}
@@ -347,32 +348,6 @@ def row_budget(name: str, pending: list, deadline: float, dry_run: bool) -> floa
     return min(left, max(MIN_BUDGET_S, left * weights[name] / sum(weights.values())))
 
 
-class Alarm:
-    """SIGALRM after ``seconds`` raises :class:`RowTimeout` in the running row. ``fired`` tells a timeout
-    apart also where library code turned the exception into another (mmengine's config printing, say)."""
-
-    def __init__(self, seconds: float):
-        self.seconds, self.fired = seconds, False
-
-    def _raise(self, signum, frame):
-        self.fired = True
-        raise RowTimeout()
-
-    def __enter__(self):
-        signal.signal(signal.SIGALRM, self._raise)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        return self
-
-    def __exit__(self, *exc_info):
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        return False
-
-
-def clipped(text: str, head: int = 1500, tail: int = 2500) -> str:
-    """The start and the end of a long traceback."""
-    return text if len(text) <= head + tail else f'{text[:head]}\n[...]\n{text[-tail:]}'
-
-
 def run_row(suite: Suite, name: str, budget: float) -> dict:
     """One row under its budget: status ok / timeout / failed / not available, wall time, peak GPU memory
     and its result (what it had recorded so far if it stopped early)."""
@@ -404,111 +379,24 @@ def worker(args) -> None:
     """Run ``args.rows`` in turn, appending one JSON line per event to ``args.events``."""
     sys.path.insert(0, BENCH)
     sys.path.insert(0, REPO)
-
-    def emit(**event):
-        with open(args.events, 'a') as f:
-            f.write(json.dumps(event, default=str) + '\n')
-
     suite = Suite(args.dry_run, args.scratch)
-    if args.dry_run:  # tiny tensors: one thread, no waiting on a busy shared machine's other cores
+    if args.dry_run:  # tiny tensors: one thread, no waiting on the other cores of a busy machine
         suite.torch.set_num_threads(1)
-    emit(event='env', env=environment(suite))
+    emit(args.events, event='env', env=environment(suite))
     pending = list(args.rows)
     while pending:
         name = pending[0]
         budget = row_budget(name, pending, args.deadline, args.dry_run)
-        emit(event='start', row=name, time=time.time(), budget_s=budget)
+        emit(args.events, event='start', row=name, time=time.time(), budget_s=budget)
         if budget < 1:
             outcome = dict(status='skipped', error='no time left before the deadline')
         else:
             outcome = run_row(suite, name, budget)
-        emit(event='end', row=name, outcome=outcome)
+        emit(args.events, event='end', row=name, outcome=outcome)
         pending.pop(0)
 
 
-# The parent: no torch, runs and watches the worker, writes the JSON --------------------------------------
-
-class Report:
-    """The suite's JSON, rewritten after every row."""
-
-    def __init__(self, path: str, command: str, dry_run: bool, deadline: float, rows: list):
-        self.path = path
-        self.data = dict(suite='rs_ssl_plugin GPU suite', schema=1, command=command, dry_run=dry_run,
-                         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-                         budget_s=round(deadline - time.time(), 1), env={}, rows={row: None for row in rows})
-        self.start = time.time()
-
-    def set_row(self, name: str, outcome: dict) -> None:
-        """Store a row's outcome and rewrite the file."""
-        self.data['rows'][name] = outcome
-        self.write()
-
-    def write(self) -> None:
-        """Write the JSON (through a temporary file, so a reader never sees half of it)."""
-        self.data['wall_s'] = round(time.time() - self.start, 1)
-        with open(self.path + '.partial', 'w') as f:
-            json.dump(self.data, f, indent=2, default=str)
-        os.replace(self.path + '.partial', self.path)
-
-
-def log_tail(path: str, chars: int = 3000) -> str:
-    """The end of the worker's log (for rows that died with it)."""
-    try:
-        with open(path, errors='replace') as f:
-            return f.read()[-chars:]
-    except OSError:
-        return ''
-
-
-def run_worker(args, pending: list, report: Report, events: str, log, deadline: float) -> int:
-    """Start one worker on ``pending`` and follow its events until it ends or is killed; rows it finished
-    leave ``pending``, a row it died in or overran is recorded and leaves it too. Returns how many rows
-    left ``pending``."""
-    before = len(pending)
-    command = [sys.executable, osp.abspath(__file__), '--worker', '--rows', ','.join(pending),
-               '--deadline', str(deadline), '--events', events, '--scratch', args.scratch]
-    if args.dry_run:
-        command.append('--dry-run')
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [REPO, env.get('PYTHONPATH')]))
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)
-    seen, current, row_deadline = 0, None, deadline + GRACE_S
-    while True:
-        with open(events) as f:
-            lines = f.read().splitlines()
-        for line in lines[seen:]:
-            event = json.loads(line)
-            if event['event'] == 'env':
-                report.data['env'] = event['env']
-            elif event['event'] == 'start':
-                current = event['row']
-                row_deadline = event['time'] + event['budget_s'] + GRACE_S
-                print(f'[gpu_suite] {current}: started, budget {event["budget_s"]:.0f} s', flush=True)
-            elif event['event'] == 'end':
-                outcome = event['outcome']
-                report.set_row(event['row'], outcome)
-                pending.remove(event['row'])
-                print(f'[gpu_suite] {event["row"]}: {outcome["status"]} in {outcome.get("wall_s", 0):.1f} s',
-                      flush=True)
-                current = None
-        seen = len(lines)
-        if process.poll() is not None:
-            if current is not None:  # it died inside a row
-                report.set_row(current, dict(status='crashed', error=f'the worker exited with {process.returncode}'
-                                             f' during the row; its log ends:\n{log_tail(log.name)}'))
-                pending.remove(current)
-            return before - len(pending)
-        if time.time() > (row_deadline if current else deadline + GRACE_S):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            if current is not None:
-                report.set_row(current, dict(status='killed', error=f'the row overran its budget by {GRACE_S} s '
-                                             'and the worker was killed'))
-                pending.remove(current)
-            return before - len(pending)
-        time.sleep(POLL_S)
-
+# The parent: no torch, runs and watches the worker (supervisor.py), writes the JSON -----------------------
 
 def run_suite(args, argv: list) -> dict:
     """Run the selected rows until done or out of time; write and return the report (``argv``: the
@@ -516,26 +404,20 @@ def run_suite(args, argv: list) -> dict:
     deadline = time.time() + args.budget
     os.makedirs(args.out_dir, exist_ok=True)
     pending = [row for row, _ in ROWS if not args.rows or row in args.rows]
-    command = ' '.join(['python', 'bench/gpu_suite.py', *argv])
-    report = Report(osp.join(args.out_dir, 'gpu_suite.json'), command, args.dry_run, deadline, pending)
+    command = ' '.join(['python', 'bench/gpu_suite/gpu_suite.py', *argv])
+    header = dict(suite='rs_ssl_plugin GPU suite', schema=1, command=command, dry_run=args.dry_run)
+    report = Report(osp.join(args.out_dir, 'gpu_suite.json'), header, deadline, pending)
     report.write()
-    scratch = tempfile.mkdtemp(prefix='gpu_suite_')
-    args.scratch = scratch
-    events = osp.join(scratch, 'events.jsonl')
-    try:
-        with open(osp.join(args.out_dir, 'gpu_suite_worker.log'), 'w') as log:
-            while pending and time.time() < deadline:
-                open(events, 'w').close()
-                if not run_worker(args, pending, report, events, log, deadline) and time.time() < deadline:
-                    # it ended without getting through a row (it could not start): no use restarting it
-                    for row in list(pending):
-                        report.set_row(row, dict(status='failed', error=f'the worker ended before the row:\n'
-                                                                         f'{log_tail(log.name)}'))
-                        pending.remove(row)
-        for row in pending:
-            report.set_row(row, dict(status='skipped', error='no time left before the deadline'))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+
+    def worker_command(rows: list, events: str, scratch: str) -> list:
+        return [sys.executable, osp.abspath(__file__), '--worker', '--rows', ','.join(rows),
+                '--deadline', str(deadline), '--events', events, '--scratch', scratch] + \
+            (['--dry-run'] if args.dry_run else [])
+
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [REPO, env.get('PYTHONPATH')]))
+    supervise(worker_command, REPO, env, pending, report, deadline,
+              osp.join(args.out_dir, 'gpu_suite_worker.log'))
     report.write()
     return report.data
 

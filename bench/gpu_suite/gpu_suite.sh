@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The GPU suite in one call on the lent machine (docs/gpu_suite.md), from the repository root:
-#   run(command="bash bench/gpu_suite.sh", carry=[".whl"], timeout_s=600)
-# Installs the OpenMMLab stack from the files bench/prepare_gpu_wheels.sh put in .whl/ (about 2 minutes:
-# the wheels into /tmp/site, mmcv's CPU ops built from the sdist; both kept on a warm machine), runs
-# bench/gpu_suite.py in what is left of SUITE_TOTAL_S seconds (480 by default, so that the call ends well
-# inside its 10 minutes) and prints the report. Everything lands in $OUT (work_dirs/gpu_suite without one):
+# The GPU suite in one command on a GPU machine without a package registry (docs/gpu_suite.md), from a
+# checkout holding the .whl/ folder that bench/gpu_suite/prepare_gpu_wheels.sh fills:
+#   bash bench/gpu_suite/gpu_suite.sh
+# Installs the OpenMMLab stack from .whl/ (about 2 minutes: the wheels into $SUITE_STACK_DIR/site, /tmp/site
+# by default, and mmcv's CPU ops built from the sdist; both kept for the next run on the same machine), runs
+# bench/gpu_suite/gpu_suite.py in what is left of SUITE_TOTAL_S seconds (480 by default: the whole command
+# ends within 10 minutes) and prints the report. Everything lands in $OUT (work_dirs/gpu_suite without one):
 # gpu_suite.json, gpu_suite.md, gpu_suite_worker.log, gpu_suite_install.log.
-#   bash bench/gpu_suite.sh --rows bench_sdcluster,bench_sdsh    # arguments go to bench/gpu_suite.py
+#   bash bench/gpu_suite/gpu_suite.sh --rows bench_sdcluster,bench_sdsh    # arguments go to gpu_suite.py
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 T0=$(date +%s)
 TOTAL=${SUITE_TOTAL_S:-480}
 REPORT_S=15  # kept back for the report
@@ -21,8 +22,8 @@ MMCV=$STACK/mmcvb/mmcv-2.1.0
 
 install_stack() {
   ls .whl/*.whl >/dev/null 2>&1 && [ -f .whl/mmcv-2.1.0.tar.gz ] || {
-    echo "error: .whl/ lacks the wheels or mmcv-2.1.0.tar.gz: run bench/prepare_gpu_wheels.sh first and name" \
-         ".whl in the run's carry" >&2; return 1; }
+    echo "error: .whl/ lacks the wheels or mmcv-2.1.0.tar.gz: run bench/gpu_suite/prepare_gpu_wheels.sh first" \
+         "and copy .whl/ with the checkout" >&2; return 1; }
   rm -rf "$SITE"
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl \
     >>"$LOG" 2>&1 || { tail -30 "$LOG"; return 1; }
@@ -42,8 +43,8 @@ print('stack ok: mmcv', mmcv.__version__, 'torch', torch.__version__, \
 INSTALL_S=$(( $(date +%s) - T0 ))
 BUDGET=$(( TOTAL - INSTALL_S - REPORT_S ))
 echo "stack ready in ${INSTALL_S} s; ${BUDGET} s for the rows"
-PYTHONUNBUFFERED=1 python3 bench/gpu_suite.py --out-dir "$OUT" --budget "$BUDGET" "$@"
+PYTHONUNBUFFERED=1 python3 bench/gpu_suite/gpu_suite.py --out-dir "$OUT" --budget "$BUDGET" "$@"
 status=$?
-python3 bench/gpu_suite_report.py "$OUT/gpu_suite.json" --out "$OUT/gpu_suite.md"
+python3 bench/gpu_suite/gpu_suite_report.py "$OUT/gpu_suite.json" --out "$OUT/gpu_suite.md"
 echo "total $(( $(date +%s) - T0 )) s"
 exit $status
