@@ -321,6 +321,8 @@ def end_to_end(method: str, device: str = 'cuda', batch: Optional[int] = None, w
         steps: timed steps.
         data_dir: a folder of images to read; default: ``num_images`` 512 px crops written as
             ``image_format`` to a temporary folder.
+        image_format: file format of the generated images (``'jpg'`` or ``'png'``) without ``data_dir``.
+        num_images: number of generated images without ``data_dir``.
         configure: a function that changes the shipped config in place, e.g. a smaller model for a dry run.
 
     Returns ms per step and images/s of the loader-fed step and of the in-memory step (the same batch already
