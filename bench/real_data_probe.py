@@ -1,27 +1,32 @@
-"""What is each method's pre-training worth on real imagery, at an equal CPU budget? (docs/benchmarks.md)
+"""Learning curves on real imagery: what each method's pre-training is worth after a fixed number of
+iterations, scored at several points of one run (docs/benchmarks.md#learning-curves-on-real-imagery).
 
-Every method pre-trains from scratch for the same wall-clock budget on the same unlabeled real images (the
-NEON orthophoto crops cut into 256 px tiles, plus the training half of UC Merced), then its frozen backbone
-is scored with the functions of tools/eval_backbone.py:
+Every method pre-trains from scratch on the same unlabeled real images (the NEON orthophoto crops cut into
+256 px tiles, plus the training half of UC Merced) for ``--iterations`` iterations with one schedule for all:
+a linear warm-up over ``--warmup-iters`` then a cosine decay to zero at the last iteration. The backbone is
+saved at each ``--eval-at`` iteration and scored frozen with the functions of tools/eval_backbone.py:
 
 - weighted kNN (k=20, T=0.07) and a linear probe on UC Merced (16 classes, seeded 50 % split per class;
   the test half is never seen in pre-training);
 - the 1x1 segmentation probe on the real ISPRS Potsdam crop (6 classes, 128 px tiles) and the LoveDA tiles
   (7 classes, 256 px tiles), each split into training / test tiles by a seeded draw.
 
-Methods: random init (ResNet-18 and the small OS16 Swin: the baselines; `random_r18_bn` is the random
-ResNet-18 with BatchNorm statistics averaged over 20 pool batches and no gradient step, which separates what
-BatchNorm statistics alone give from what training learns), mmpretrain's stock SimCLR (its
-SimCLR / NonLinearNeck / ContrastiveHead T=0.1, LARS 0.3 x batch/256 as its config), FALSE with the released
-head (Linear -> Linear, one linear map) and with the non-linear BatchNorm head (Linear -> BN -> ReLU ->
-Linear), all on ResNet-18 with the SimCLR views, and SDCluster on a small OS16 Swin (embed 48, depths
-2-2-2-2) with its overlapping views. The learning rate warms up over 10 iterations and then stays constant
-(no schedule knows when a time budget ends). Several seeds give the mean and the spread.
+Methods: the baselines, drawn as horizontal lines (random init of ResNet-18 and of the small OS16 Swin;
+`random_r18_bn`, the random ResNet-18 with BatchNorm statistics averaged over 20 pool batches and no gradient
+step, which separates what BatchNorm statistics alone give from what training learns), mmpretrain's stock
+SimCLR (its SimCLR / NonLinearNeck / ContrastiveHead T=0.1, LARS 0.3 x batch/256 as its config), FALSE with the
+released head (Linear -> Linear, one linear map) and with the non-linear BatchNorm head (Linear -> BN -> ReLU ->
+Linear), FALSE's CPU-scale recipe of the demo (BN head, temperature 0.1, LARC peak LR 4.8 at any batch;
+docs/false.md#cpu-scale-recipe), all on ResNet-18 with the SimCLR views, and SDCluster on a small OS16 Swin
+(embed 48, depths 2-2-2-2) with its overlapping views. Several seeds give the mean and the spread.
 
-    python bench/real_data_probe.py --budget-minutes 20 --seeds 0 1 2           # the real comparison
-    python bench/real_data_probe.py --budget-minutes 0.3 --seeds 0 --ucm-per-class 10   # smoke test
+    python bench/real_data_probe.py --iterations 2000 --eval-at 0 250 500 1000 2000 --seeds 0 1 2
+    python bench/real_data_probe.py --iterations 4 --eval-at 0 4 --seeds 0 --ucm-per-class 10   # smoke test
 
-Writes <work-dir>/results.json (every run) and <work-dir>/results.md (mean +- std per method).
+Each (method, seed) run keeps its scores in <work-dir>/<method>_seed<seed>/scores.json and is not run again
+while that file exists with the same settings, so a long comparison can be spread over several calls. Writes
+<work-dir>/results.json (every score), results.md (mean +- std per method and iteration) and
+learning_curves.png (score against iterations, one line per method, the baselines as horizontal lines).
 """
 import argparse
 import copy
@@ -41,7 +46,6 @@ from mmengine.runner import Runner
 from torch import nn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SHARED_DATA = osp.normpath(osp.join(REPO, '..', 'shared', 'data'))  # the real imagery beside the checkout
 sys.path.insert(0, REPO)
 
 from rs_ssl_plugin.checkpoints.export import save_state_dict  # noqa: E402
@@ -56,33 +60,57 @@ from rs_ssl_plugin.evaluation.backbone_probes import (  # noqa: E402
     seg_probe_scores,
 )
 from rs_ssl_plugin.evaluation.features import FeatureCache, build_frozen_backbone, resized_rgb  # noqa: E402
+from rs_ssl_plugin.visualization.legend import save_figure  # noqa: E402
 
 RESNET18 = dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'))
 SMALL_SWIN = dict(type='SwinTransformerOS16', embed_dim=48, depths=(2, 2, 2, 2), num_heads=(3, 6, 12, 24),
                   window_size=7, drop_path_rate=0.1)
 PREPROCESSOR = dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                     to_rgb=True)
-METHODS = ('random_r18', 'random_r18_bn', 'random_swin', 'simclr', 'false_linear', 'false_bn', 'sdcluster')
+BASELINES = ('random_r18', 'random_r18_bn', 'random_swin')
+TRAINED = ('simclr', 'false_linear', 'false_bn', 'false_cpu', 'sdcluster')
+METHODS = BASELINES + TRAINED
+LABELS = dict(random_r18='random init, ResNet-18', random_r18_bn='random init, BN statistics of the pool',
+              random_swin='random init, small OS16 Swin', simclr='mmpretrain SimCLR',
+              false_linear='FALSE, released linear head', false_bn='FALSE, BN non-linear head',
+              false_cpu='FALSE, CPU-scale recipe',
+              sdcluster='SDCluster, small OS16 Swin')
+SCORES = dict(ucm_knn_top1='UC Merced kNN top-1 (%)', ucm_linear_top1='UC Merced linear top-1 (%)',
+              potsdam_probe_mIoU='Potsdam 1x1 probe mIoU (%)', loveda_probe_mIoU='LoveDA 1x1 probe mIoU (%)')
 POTSDAM_CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'clutter')
 LOVEDA_CLASSES = ('background', 'building', 'road', 'water', 'barren', 'forest', 'agricultural')
+# what a stored run depends on: a run is reused only while these settings are the same
+RUN_SETTINGS = ('iterations', 'eval_at', 'warmup_iters', 'batch_size', 'view_size', 'amp', 'channels_last',
+                'eval_size', 'ucm_per_class', 'seg_pixels')
 
 
-class TimeBudgetHook(Hook):
-    """Stops training once ``seconds`` of training wall time have passed (checked after every iteration)."""
+class BackboneSnapshotHook(Hook):
+    """Saves the backbone as ``backbone_iter<N>.pth`` in the work dir before training (``N=0``, if asked) and
+    after each iteration ``N`` of ``iterations``."""
     priority = 'VERY_LOW'
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.start = None
+    def __init__(self, iterations, method: str):
+        self.iterations = set(iterations)
+        self.method = method
+        self.saved = {}
+
+    def save(self, runner, iteration: int) -> None:
+        """Write the backbone's weights (``backbone.*`` keys, the layout tools/eval_backbone.py reads)."""
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        path = osp.join(runner.work_dir, f'backbone_iter{iteration}.pth')
+        save_state_dict({f'backbone.{k}': v for k, v in model.backbone.state_dict().items()}, path,
+                        dict(method=self.method, iterations=iteration))
+        self.saved[iteration] = path
 
     def before_train(self, runner) -> None:
-        """Start the clock when the first iteration is about to run."""
-        self.start = time.perf_counter()
+        """The random initialisation the run starts from."""
+        if 0 in self.iterations:
+            self.save(runner, 0)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        """Ask the loop to stop once the budget is spent."""
-        if time.perf_counter() - self.start >= self.seconds:
-            runner.train_loop.stop_training = True
+        """The backbone after each requested iteration."""
+        if runner.iter + 1 in self.iterations:
+            self.save(runner, runner.iter + 1)
 
 
 def simclr_views(size):
@@ -97,65 +125,101 @@ def simclr_views(size):
     ]
 
 
-def method_config(method, args):
-    """The pre-training config of ``method`` (model, optimiser, views) on the unlabeled pool."""
-    batch = args.batch_size
-    contrastive_pipeline = [dict(type='CheckedLoadImageFromFile'),
-                            dict(type='MultiView', num_views=2, transforms=[simclr_views(args.view_size)]),
-                            dict(type='PackInputs')]
-    larc = dict(type='OptimWrapper', paramwise_cfg=dict(norm_decay_mult=0.0),
-                optimizer=dict(type='LARC', lr=4.8 * batch / 256, momentum=0.9, weight_decay=1e-6))
+def warmup_cosine(iterations, warmup_iters):
+    """Linear warm-up from 1 % over ``warmup_iters``, then cosine to zero at ``iterations``: the run's length is
+    known, so the learning rate ends at the end of the budget."""
+    warmup_iters = min(warmup_iters, iterations - 1)
+    return [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=warmup_iters),
+            dict(type='CosineAnnealingLR', T_max=iterations - warmup_iters, eta_min=0.0, by_epoch=False,
+                 begin=warmup_iters, end=iterations)]
+
+
+def method_model(method):
+    """The model config node of a trained method."""
     if method == 'simclr':
         model = dict(type='SimCLR', data_preprocessor=PREPROCESSOR,
                      backbone=dict(RESNET18, zero_init_residual=True),
                      neck=dict(type='NonLinearNeck', in_channels=512, hid_channels=512, out_channels=128,
                                num_layers=2, with_avg_pool=True),
                      head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.1))
-        optim = dict(type='OptimWrapper', optimizer=dict(type='LARS', lr=0.3 * batch / 256, momentum=0.9,
-                                                         weight_decay=1e-6),
-                     paramwise_cfg=dict(custom_keys={'bn': dict(decay_mult=0, lars_exclude=True),
-                                                     'bias': dict(decay_mult=0, lars_exclude=True),
-                                                     'downsample.1': dict(decay_mult=0, lars_exclude=True)}))
-        pipeline = contrastive_pipeline
-    elif method in ('false_linear', 'false_bn'):
+    elif method.startswith('false'):
         head = dict(with_relu=False) if method == 'false_linear' else dict(with_relu=True, norm_cfg=dict(type='BN1d'))
         model = dict(type='FALSE', data_preprocessor=PREPROCESSOR, backbone=RESNET18,
                      neck=dict(type='LinearProjectionNeck', in_channels=512, hid_channels=512, out_channels=128,
                                **head),
-                     head=dict(type='FALSEHead', temperature=0.5, confidence_weight=1.0, positive_threshold=0.9))
-        optim, pipeline = larc, contrastive_pipeline
+                     head=dict(type='FALSEHead', temperature=0.1 if method == 'false_cpu' else 0.5,
+                               confidence_weight=1.0, positive_threshold=0.9))
     elif method == 'sdcluster':
         model = dict(type='SDCluster', data_preprocessor=PREPROCESSOR, backbone=SMALL_SWIN,
                      neck=dict(type='GELUMLP', in_channels=384, hidden_channels=1024, out_channels=128, dense=True),
                      prototypes=dict(type='ClusterPrototypes', num_prototypes=64, dim=128),
                      predictor=dict(type='GELUMLP', in_channels=128, hidden_channels=1024, out_channels=128,
                                     dense=False))
-        optim = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1.25e-3, weight_decay=0.05))
-        pipeline = [
-            dict(type='CheckedLoadImageFromFile'),
-            dict(type='OverlappingMultiCrop', num_global=2, num_local=0, global_size=args.view_size + 16,
+    else:
+        raise ValueError(f'{method!r} is not a trained method; choose from {TRAINED}')
+    return model
+
+
+def method_optimizer(method, batch):
+    """The optimiser of ``method`` as its own config scales it to ``batch`` images."""
+    if method == 'simclr':
+        return dict(optimizer=dict(type='LARS', lr=0.3 * batch / 256, momentum=0.9, weight_decay=1e-6),
+                    paramwise_cfg=dict(custom_keys={'bn': dict(decay_mult=0, lars_exclude=True),
+                                                    'bias': dict(decay_mult=0, lars_exclude=True),
+                                                    'downsample.1': dict(decay_mult=0, lars_exclude=True)}))
+    if method.startswith('false'):  # the CPU-scale recipe keeps the paper's peak LR at any batch
+        lr = 4.8 if method == 'false_cpu' else 4.8 * batch / 256
+        return dict(paramwise_cfg=dict(norm_decay_mult=0.0),
+                    optimizer=dict(type='LARC', lr=lr, momentum=0.9, weight_decay=1e-6))
+    return dict(optimizer=dict(type='AdamW', lr=1.25e-3, weight_decay=0.05))
+
+
+def method_pipeline(method, view_size):
+    """The loader pipeline of ``method``: two SimCLR views, or SDCluster's overlapping views (+16 px)."""
+    if method != 'sdcluster':
+        return [dict(type='CheckedLoadImageFromFile'),
+                dict(type='MultiView', num_views=2, transforms=[simclr_views(view_size)]),
+                dict(type='PackInputs')]
+    return [dict(type='CheckedLoadImageFromFile'),
+            dict(type='OverlappingMultiCrop', num_global=2, num_local=0, global_size=view_size + 16,
                  global_scale=(0.25, 1.0), min_intersection=0.01),
             dict(type='RandomFlipViews', prob=0.5),
-            dict(type='ForEachView', transforms=simclr_views(args.view_size + 16)[2:]),
-            dict(type='PackInputs', algorithm_keys=['gc_bboxes', 'otc_bboxes', 'flip_flags']),
-        ]
-    else:
-        raise ValueError(method)
+            dict(type='ForEachView', transforms=simclr_views(view_size + 16)[2:]),
+            dict(type='PackInputs', algorithm_keys=['gc_bboxes', 'otc_bboxes', 'flip_flags'])]
+
+
+def method_config(method, args, seed):
+    """The pre-training config of ``method`` on the unlabeled pool: model, optimiser (bfloat16 autocast with
+    ``args.amp``, channels-last weights with ``args.channels_last``), views, ``args.iterations`` iterations under
+    :func:`warmup_cosine`."""
+    optim = dict(type='OptimWrapper', **method_optimizer(method, args.batch_size))
+    if args.amp:
+        optim.update(type='MixedPrecisionOptimWrapper', dtype='bfloat16')
     return Config(dict(
         default_scope='mmpretrain', custom_imports=dict(imports=['rs_ssl_plugin'], allow_failed_imports=False),
-        model=model, optim_wrapper=optim,
-        train_dataloader=dict(batch_size=batch, num_workers=args.workers, persistent_workers=args.workers > 0,
-                              drop_last=True, sampler=dict(type='DefaultSampler', shuffle=True),
+        model=method_model(method), optim_wrapper=optim,
+        train_dataloader=dict(batch_size=args.batch_size, num_workers=args.workers,
+                              persistent_workers=args.workers > 0, drop_last=True,
+                              sampler=dict(type='InfiniteSampler', shuffle=True),
                               collate_fn=dict(type='default_collate'),
-                              dataset=dict(type='UnlabeledImageFolder', data_root=args.pool, pipeline=pipeline)),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=10**9),
-        param_scheduler=[dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10)],
-        default_hooks=dict(timer=dict(type='IterTimerHook'), logger=dict(type='LoggerHook', interval=10),
+                              dataset=dict(type='UnlabeledImageFolder', data_root=args.pool,
+                                           pipeline=method_pipeline(method, args.view_size))),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=args.iterations),
+        param_scheduler=warmup_cosine(args.iterations, args.warmup_iters),
+        default_hooks=dict(timer=dict(type='IterTimerHook'), logger=dict(type='LoggerHook', interval=20),
                            param_scheduler=dict(type='ParamSchedulerHook'),
                            checkpoint=dict(type='CheckpointHook', interval=10**9, save_last=False)),
-        custom_hooks=[dict(type='SSLMonitorHook', interval=10)],
+        custom_hooks=[dict(type='SSLMonitorHook', interval=max(10, args.iterations // 10))]
+        + ([dict(type='ChannelsLastHook')] if args.channels_last else []),
         log_processor=dict(by_epoch=False), env_cfg=dict(cudnn_benchmark=False),
-        randomness=dict(seed=args.seed_now)))
+        randomness=dict(seed=seed)))
+
+
+def backbone_node(method):
+    """The backbone config node a method trains (what its snapshots load into)."""
+    if method in ('sdcluster', 'random_swin'):
+        return SMALL_SWIN
+    return dict(RESNET18, zero_init_residual=True) if method == 'simclr' else RESNET18
 
 
 def backbone_only_config(path, backbone):
@@ -165,21 +229,16 @@ def backbone_only_config(path, backbone):
     return path
 
 
-def pretrain(method, args, run_dir):
-    """Train ``method`` for the budget; ``(exported backbone, backbone config, iterations run)``."""
-    cfg = method_config(method, args)
+def pretrain(method, args, seed, run_dir):
+    """Train ``method`` for ``args.iterations``; ``({iteration: backbone weights}, seconds per iteration)``."""
+    cfg = method_config(method, args, seed)
     cfg.work_dir = run_dir
     runner = Runner.from_cfg(cfg)
-    runner.register_hook(TimeBudgetHook(args.budget_minutes * 60))
+    snapshots = BackboneSnapshotHook(args.eval_at, method)
+    runner.register_hook(snapshots)
+    start = time.perf_counter()
     runner.train()
-    model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-    weights = osp.join(run_dir, 'backbone.pth')
-    save_state_dict({f'backbone.{k}': v for k, v in model.backbone.state_dict().items()}, weights,
-                    dict(method=method, iterations=runner.iter))
-    node = RESNET18 if method != 'sdcluster' else SMALL_SWIN
-    if method == 'simclr':
-        node = dict(node, zero_init_residual=True)
-    return weights, backbone_only_config(osp.join(run_dir, 'backbone_config.py'), node), runner.iter
+    return snapshots.saved, (time.perf_counter() - start) / args.iterations
 
 
 def random_with_pool_statistics(args, run_dir, seed, batches=20):
@@ -197,12 +256,12 @@ def random_with_pool_statistics(args, run_dir, seed, batches=20):
     module.train()
     with torch.no_grad():
         for b in range(batches):
-            chosen = [paths[i] for i in order[(b * args.batch_size) % len(paths):][:args.batch_size]]
+            chosen = [paths[order[(b * args.batch_size + i) % len(paths)]] for i in range(args.batch_size)]
             module(torch.stack([backbone.preprocessing(resized_rgb(p, args.view_size)) for p in chosen]))
     weights = osp.join(run_dir, 'backbone.pth')
     save_state_dict({f'backbone.{k}': v for k, v in module.state_dict().items()}, weights,
                     dict(method='random_r18_bn', batches=batches))
-    return weights, config
+    return weights
 
 
 def tile(image, label, size):
@@ -266,72 +325,153 @@ def evaluate(config, weights, seed, data, args, cache):
     return scores
 
 
+def run_method(method, seed, args, data, cache):
+    """Scores of one (method, seed): ``{'curve': [{'iteration', 'scores'}...], 'seconds_per_iter'}``, stored in
+    its run folder and read from there when the settings are unchanged."""
+    run_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
+    stored_path = osp.join(run_dir, 'scores.json')
+    settings = {key: getattr(args, key) for key in RUN_SETTINGS}
+    if osp.isfile(stored_path):
+        with open(stored_path) as f:
+            stored = json.load(f)
+        if stored['settings'] == settings:
+            print(f'{method} seed {seed}: scores of the earlier run in {stored_path}', flush=True)
+            return stored
+    os.makedirs(run_dir, exist_ok=True)
+    seconds_per_iter = 0.0
+    if method == 'random_r18_bn':
+        snapshots = {0: random_with_pool_statistics(args, run_dir, seed)}
+    elif method in BASELINES:
+        snapshots = {0: 'random'}
+    else:
+        snapshots, seconds_per_iter = pretrain(method, args, seed, run_dir)
+    config = backbone_only_config(osp.join(run_dir, 'backbone_config.py'), backbone_node(method))
+    curve = [dict(iteration=iteration, scores=evaluate(config, snapshots[iteration], seed, data, args, cache))
+             for iteration in sorted(snapshots)]
+    result = dict(method=method, seed=seed, settings=settings, seconds_per_iter=seconds_per_iter, curve=curve)
+    with open(stored_path + '.part', 'w') as f:
+        json.dump(result, f, indent=2)
+    os.replace(stored_path + '.part', stored_path)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def score_table(runs, method, key):
+    """``{iteration: [score of each seed]}`` of ``method``."""
+    table = {}
+    for run in runs:
+        if run['method'] == method:
+            for point in run['curve']:
+                table.setdefault(point['iteration'], []).append(point['scores'][key])
+    return table
+
+
 def markdown(runs, args):
-    """Mean +- std per method over the seeds, as a markdown table."""
-    keys = ['ucm_knn_top1', 'ucm_linear_top1', 'potsdam_probe_mIoU', 'loveda_probe_mIoU']
-    lines = [f'Budget {args.budget_minutes} min of pre-training per method and seed, seeds {args.seeds}, '
+    """Mean +- std over the seeds per method and scored iteration, as a markdown table."""
+    lines = [f'{args.iterations} iterations (warm-up {args.warmup_iters}, cosine to zero), batch {args.batch_size}, '
+             f'{args.view_size} px views, {"bfloat16 autocast" if args.amp else "float32"}'
+             f'{", channels-last" if args.channels_last else ""}, seeds {args.seeds}, '
              f'{args.threads} CPU threads; mean +- std over seeds (percent).', '',
-             '| method | iterations | ' + ' | '.join(keys) + ' |', '|---' * (len(keys) + 2) + '|']
+             '| method | iteration | s/iter | ' + ' | '.join(SCORES.values()) + ' |', '|---' * (len(SCORES) + 3) + '|']
     for method in args.methods:
         mine = [r for r in runs if r['method'] == method]
-        cells = [f'{np.mean([r["iterations"] for r in mine]):.0f}']
-        for key in keys:
-            values = [r['scores'][key] for r in mine]
-            cells.append(f'{np.mean(values):.2f} +- {np.std(values):.2f}')
-        lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+        speed = np.mean([r['seconds_per_iter'] for r in mine])
+        tables = {key: score_table(runs, method, key) for key in SCORES}
+        for iteration in sorted(tables['ucm_knn_top1']):
+            cells = [f'{np.mean(tables[key][iteration]):.2f} +- {np.std(tables[key][iteration]):.2f}'
+                     for key in SCORES]
+            lines.append(f'| {LABELS[method]} | {iteration} | {speed:.2f} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
-def main():
-    """Pre-train every method for the budget, per seed, and score the frozen backbones."""
+def plot_curves(runs, args, path):
+    """Score against iterations, one panel per probe: mean over seeds with the seeds' range shaded for each
+    trained method, the baselines as horizontal lines."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(SCORES), figsize=(5 * len(SCORES), 4.2))
+    colours = dict(zip(METHODS, plt.rcParams['axes.prop_cycle'].by_key()['color']))
+    for ax, (key, title) in zip(axes, SCORES.items()):
+        for method in args.methods:
+            table = score_table(runs, method, key)
+            if not table:
+                continue
+            iterations = sorted(table)
+            mean = [np.mean(table[i]) for i in iterations]
+            if method in BASELINES:
+                ax.axhline(mean[0], color=colours[method], linestyle='--', label=LABELS[method])
+                continue
+            ax.plot(iterations, mean, marker='o', color=colours[method], label=LABELS[method])
+            ax.fill_between(iterations, [min(table[i]) for i in iterations], [max(table[i]) for i in iterations],
+                            color=colours[method], alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel('pre-training iteration')
+        ax.set_ylabel(title)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc='lower center', ncol=min(4, len(labels)), frameon=False)
+    fig.suptitle(f'Frozen-backbone probes on real imagery against pre-training iterations (batch {args.batch_size},'
+                 f' {args.view_size} px, seeds {args.seeds}; shaded: range over seeds; dashed: baselines)')
+    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
+    save_figure(fig, path)
+
+
+def parse_args(argv=None):
+    """Command-line arguments; ``--eval-at`` points past ``--iterations`` are refused."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--budget-minutes', type=float, default=20.0, help='pre-training wall time per method/seed')
+    parser.add_argument('--iterations', type=int, default=2000, help='pre-training iterations per method and seed')
+    parser.add_argument('--eval-at', type=int, nargs='+', default=[0, 250, 500, 1000, 2000],
+                        help='iterations whose backbone is scored (0: the random init the run starts from)')
+    parser.add_argument('--warmup-iters', type=int, default=None, help='linear warm-up (default: 5 %% of the run)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
-    parser.add_argument('--data-dir', default=SHARED_DATA,
-                        help='the shared real imagery (README there; default: ../shared/data beside the checkout)')
+    parser.add_argument('--data-dir', default=osp.join(osp.dirname(REPO), 'shared', 'data'),
+                        help='the real imagery: ucmerced16/, neon_aerial/, isprs_loveda_crops/ (default: '
+                             '../shared/data beside the repository)')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'real_data_probe'))
     parser.add_argument('--threads', type=int, default=torch.get_num_threads(), help='torch CPU threads')
     parser.add_argument('--workers', type=int, default=1, help='data-loading processes')
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--view-size', type=int, default=96, help='pre-training view size (SDCluster: +16)')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--view-size', type=int, default=64, help='pre-training view size (SDCluster: +16)')
+    parser.add_argument('--amp', action='store_true', help='bfloat16 autocast (MixedPrecisionOptimWrapper)')
+    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=True,
+                        help='convolution weights channels-last (ChannelsLastHook; the faster layout on the CPU)')
     parser.add_argument('--eval-size', type=int, default=128, help='UC Merced images are resized to this')
     parser.add_argument('--ucm-per-class', type=int, default=100, help='UC Merced images per class used')
     parser.add_argument('--seg-pixels', type=int, default=30000, help='labelled grid cells the seg probe trains on')
-    args = parser.parse_args()
-    if not osp.isdir(args.data_dir):
-        parser.error(f'--data-dir {args.data_dir} is not a folder: point it at the shared real imagery')
+    args = parser.parse_args(argv)
+    if args.warmup_iters is None:
+        args.warmup_iters = max(1, args.iterations // 20)
+    late = [i for i in args.eval_at if not 0 <= i <= args.iterations]
+    if late:
+        parser.error(f'--eval-at {late} lies outside 0..--iterations ({args.iterations})')
+    args.eval_at = sorted(set(args.eval_at))
+    if not osp.isdir(osp.join(args.data_dir, 'ucmerced16')):
+        parser.error(f'--data-dir {args.data_dir} has no ucmerced16/ folder (see the docstring for its layout)')
+    return args
+
+
+def main(argv=None):
+    """Pre-train every method for the iterations, per seed, and score the frozen backbones along the way."""
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.work_dir, exist_ok=True)
     args.pool, ucm, seg = prepare_data(args)
     data = dict(ucm=ucm, **seg)
     cache = FeatureCache(osp.join(args.work_dir, 'feature_cache'))
-    runs = []
-    for seed in args.seeds:
-        args.seed_now = seed
-        for method in args.methods:
-            run_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
-            os.makedirs(run_dir, exist_ok=True)
-            start = time.perf_counter()
-            if method == 'random_r18_bn':
-                (weights, config), iterations = random_with_pool_statistics(args, run_dir, seed), 0
-            elif method.startswith('random'):
-                node = RESNET18 if method == 'random_r18' else SMALL_SWIN
-                config, weights, iterations = backbone_only_config(osp.join(run_dir, 'cfg.py'), node), 'random', 0
-            else:
-                weights, config, iterations = pretrain(method, copy.copy(args), run_dir)
-            trained = time.perf_counter() - start
-            scores = evaluate(config, weights, seed, data, args, cache)
-            runs.append(dict(method=method, seed=seed, iterations=iterations, pretrain_seconds=trained,
-                             eval_seconds=time.perf_counter() - start - trained, scores=scores))
-            print(json.dumps(runs[-1]), flush=True)
-    report = dict(settings={k: v for k, v in vars(args).items() if k != 'seed_now'}, runs=runs)
-    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+    runs = [run_method(method, seed, copy.copy(args), data, cache) for seed in args.seeds for method in args.methods]
+    report = dict(settings={k: v for k, v in vars(args).items() if k != 'pool'}, runs=runs)
+    outputs = {name: osp.join(args.work_dir, name) for name in ('results.json', 'results.md', 'learning_curves.png')}
+    with open(outputs['results.json'], 'w') as f:
         json.dump(report, f, indent=2)
     table = markdown(runs, args)
-    with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
+    with open(outputs['results.md'], 'w') as f:
         f.write(table)
+    plot_curves(runs, args, outputs['learning_curves.png'])
     print(table)
+    print('wrote ' + ', '.join(outputs.values()))
+    return report
 
 
 if __name__ == '__main__':

@@ -59,19 +59,34 @@ def read_scalars(work_dir):
         return [r for r in map(json.loads, f) if 'loss' in r and 'iter' in r]
 
 
-def plot_loss_curves(pretrain_dir, finetune_dir, out_path):
-    """Save the pre-training and fine-tuning loss curves side by side to ``out_path``."""
+def plot_curves_and_probe(pretrain_dir, finetune_dir, probe, out_path):
+    """Save the pre-training and fine-tuning loss curves and the frozen probe's per-class IoU (pre-trained
+    against random init) side by side to ``out_path``."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     for ax, work_dir, title in ((axes[0], pretrain_dir, 'FALSE pre-training loss'),
                                 (axes[1], finetune_dir, 'UperNet fine-tuning loss')):
         records = read_scalars(work_dir)
         ax.plot([r['iter'] for r in records], [r['loss'] for r in records])
         ax.set_title(title)
         ax.set_xlabel('iteration')
+        ax.set_ylabel('loss')
         ax.grid(alpha=0.3)
+    ax = axes[2]
+    width = 0.4
+    positions = np.arange(len(POTSDAM_CLASSES))
+    for offset, (label, name) in zip((-width / 2, width / 2), (('backbone.pth', 'FALSE pre-trained'),
+                                                               ('random init', 'random init'))):
+        result = probe[label]
+        ious = [result['per_class'][c]['IoU'] for c in POTSDAM_CLASSES]
+        ax.bar(positions + offset, ious, width, label=f'{name} (mIoU {result["metrics"]["mIoU"]:.1f})')
+    ax.set_xticks(positions, [c.replace('_', ' ') for c in POTSDAM_CLASSES], rotation=25, ha='right')
+    ax.set_ylabel('IoU (%)')
+    ax.set_title('Frozen 1x1 probe before fine-tuning (validation scenes)')
+    ax.legend()
+    ax.grid(alpha=0.3, axis='y')
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
@@ -105,10 +120,11 @@ def write_colour_predictions(pred_dir, data_root, out_dir, figure_path, figure_r
                 figure_path)
 
 
-def probe_scores(results_json):
-    """``{label: mIoU}`` of the frozen-probe results written by tools/eval_backbone.py."""
+def probe_results(results_json):
+    """``{label: result}`` of the frozen-probe results written by tools/eval_backbone.py (``metrics`` with the
+    mIoU, ``per_class`` with each class's IoU)."""
     with open(results_json) as f:
-        return {r['label']: r['metrics']['mIoU'] for r in json.load(f)['results']}
+        return {r['label']: r for r in json.load(f)['results']}
 
 
 def main():
@@ -116,6 +132,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', default='data/synthetic_potsdam')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'demo', time.strftime('%Y%m%d_%H%M%S')))
+    parser.add_argument('--seed', type=int, default=0,
+                        help='pre-training seed, and the seed of the probe\'s random init and pixel sampling')
     args = parser.parse_args()
     os.chdir(REPO)
     started = time.time()
@@ -129,7 +147,8 @@ def main():
     pretrain_dir = osp.join(run_dir, 'pretrain')
     data_option = f'train_dataloader.dataset.data_root={args.data_root}'
     run_step('2. FALSE pre-training (ResNet-18)',
-             ['tools/train.py', PRETRAIN_CONFIG, '--work-dir', pretrain_dir, '--cfg-options', data_option])
+             ['tools/train.py', PRETRAIN_CONFIG, '--work-dir', pretrain_dir, '--cfg-options', data_option,
+              f'randomness.seed={args.seed}'])
 
     backbone = osp.join(run_dir, 'backbone.pth')
     run_step('3. backbone export', ['tools/export_backbone.py', latest_file(osp.join(pretrain_dir, 'epoch_*.pth')),
@@ -141,8 +160,8 @@ def main():
     probe_json = osp.join(run_dir, 'frozen_probe', 'seg_probe_results.json')
     run_step('4. frozen-backbone probe: pre-trained vs random init',
              ['tools/eval_backbone.py', FINETUNE_CONFIG, backbone, 'random', '--task', 'seg-probe',
-              '--max-train-pixels', '5000', '--work-dir', osp.join(run_dir, 'frozen_probe'), '--cfg-options',
-              *data_options])
+              '--max-train-pixels', '5000', '--seed', str(args.seed), '--work-dir', osp.join(run_dir, 'frozen_probe'),
+              '--cfg-options', *data_options])
 
     run_step('5. UperNet fine-tuning', ['tools/train.py', FINETUNE_CONFIG, '--work-dir', finetune_dir,
                                         '--cfg-options', f'model.backbone.init_cfg.checkpoint={backbone}',
@@ -157,18 +176,20 @@ def main():
     colour_dir = osp.join(run_dir, 'predictions')
     mosaic = osp.join(run_dir, 'image_truth_prediction.png')
     write_colour_predictions(pred_dir, args.data_root, colour_dir, mosaic)
-    probe = probe_scores(probe_json)
-    curve = osp.join(run_dir, 'loss_curve.png')
-    plot_loss_curves(pretrain_dir, finetune_dir, curve)
+    probe = probe_results(probe_json)
+    curve = osp.join(run_dir, 'loss_curves_and_probe.png')
+    plot_curves_and_probe(pretrain_dir, finetune_dir, probe, curve)
 
     with open(latest_file(osp.join(test_dir, '*', '*.json'))) as f:
         metrics = json.load(f)
     print('\n=== result on the synthetic validation scenes ===')
     print(f'classes: {", ".join(POTSDAM_CLASSES)} (per-class IoU table above)')
     print(f'mIoU {metrics["mIoU"]:.2f}  mFscore {metrics.get("mFscore", float("nan")):.2f}  aAcc {metrics["aAcc"]:.2f}')
-    print(f'frozen 1x1 probe before fine-tuning, mIoU: FALSE backbone {probe["backbone.pth"]:.2f} vs random init '
-          f'{probe["random init"]:.2f} (tools/eval_backbone.py, {probe_json})')
-    print(f'colour predictions: {colour_dir}\nimage | truth | prediction: {mosaic}\nloss curves: {curve}')
+    pretrained, random_init = (probe[label]['metrics']['mIoU'] for label in ('backbone.pth', 'random init'))
+    print(f'frozen 1x1 probe before fine-tuning, mIoU: FALSE backbone {pretrained:.2f} vs random init '
+          f'{random_init:.2f} ({pretrained - random_init:+.2f}; tools/eval_backbone.py, {probe_json})')
+    print(f'colour predictions: {colour_dir}\nimage | truth | prediction: {mosaic}\n'
+          f'loss curves and the probe per class: {curve}')
     print(f'demo finished in {(time.time() - started) / 60:.1f} min')
 
 

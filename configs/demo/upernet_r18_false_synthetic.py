@@ -1,5 +1,5 @@
 # UperNet fine-tuning on the embedded synthetic Potsdam-like scenes (make demo) from the exported
-# FALSE ResNet-18: 128 px crops, a few hundred iterations on CPU. The demo passes the exported backbone
+# FALSE ResNet-18: 128 px crops, 300 iterations on CPU. The demo passes the exported backbone
 # with --cfg-options model.backbone.init_cfg.checkpoint=...
 _base_ = '../upernet_r50_false_potsdam.py'
 
@@ -32,7 +32,7 @@ val_dataloader = dict(num_workers=2, persistent_workers=False,
                       dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 400
+max_iters = 300
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1))

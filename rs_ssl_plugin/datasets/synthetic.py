@@ -5,6 +5,11 @@ sometimes a pond (both clutter), a road network with sidewalks, dashed centre li
 (impervious), buildings with shaded gable, hip or flat roofs, clustered tree crowns, cars, then the cast
 shadows of buildings, trees and cars (which darken the image but keep the ground's label, as in Potsdam),
 a radiometric gradient, sensor noise and a slight blur. Only numpy and OpenCV are used.
+
+As in real orthophotos, colour alone does not decide the class: lawns range from lush green to dry straw,
+crowns from dark green to autumn red and leafless grey, roofs and cars come in many colours (a green roof is
+a building), pavements are grey, red or beige, and each scene has its own colour balance. Shape, texture and
+context separate the classes, which is what a method trained to ignore colour jitter can learn.
 """
 import json
 import os
@@ -26,10 +31,20 @@ IMPERVIOUS, BUILDING, LOW_VEGETATION, TREE, CAR, CLUTTER = range(6)
 TOWARDS_SUN = np.array([-0.8, -0.6])
 SHADOW_TINT_BGR = np.array([0.62, 0.55, 0.50], np.float32)  # skylight makes shadows bluish
 
-ROOF_COLOURS_BGR = ((55, 75, 170), (45, 60, 135), (70, 95, 150), (135, 135, 138), (72, 72, 78), (150, 165, 180))
-FLAT_ROOF_COLOURS_BGR = ((160, 162, 165), (95, 95, 100), (120, 128, 135))
+ROOF_COLOURS_BGR = ((55, 75, 170), (45, 60, 135), (70, 95, 150), (135, 135, 138), (72, 72, 78), (150, 165, 180),
+                    (110, 140, 75), (140, 95, 55), (60, 110, 120), (205, 205, 200))
+# gravel and membrane greys, white membrane, a vegetated (green) roof and a tarred one
+FLAT_ROOF_COLOURS_BGR = ((160, 162, 165), (95, 95, 100), (120, 128, 135), (215, 218, 220), (60, 120, 80),
+                         (55, 58, 62))
 CAR_COLOURS_BGR = ((225, 225, 225), (35, 35, 38), (40, 40, 165), (150, 85, 30), (140, 140, 145),
-                   (60, 150, 205), (90, 60, 40))
+                   (60, 150, 205), (90, 60, 40), (50, 120, 60), (40, 200, 220))
+# lawn and meadow from lush to dry, mixed in pairs per scene
+GRASS_COLOURS_BGR = ((55, 125, 85), (80, 150, 140), (60, 145, 110), (100, 165, 180), (75, 110, 130),
+                     (90, 125, 110))
+# crown colours of a tree species: greens, olive, autumn yellow, orange and red, leafless grey-brown
+CROWN_COLOURS_BGR = ((35, 85, 45), (45, 105, 60), (40, 95, 90), (45, 150, 190), (40, 100, 185), (45, 55, 150),
+                     (85, 95, 105))
+SIDEWALK_COLOURS_BGR = ((160, 165, 170), (110, 120, 175), (150, 175, 195))
 MANIFEST = 'synthetic_manifest.json'
 SPLITS = ('train', 'val', 'unlabeled')
 
@@ -105,9 +120,9 @@ def paint(canvas: Canvas, mask: np.ndarray, colour, texture=None, strength: floa
 
 
 def draw_grass(rng: np.random.Generator, canvas: Canvas) -> None:
-    """Lawn and meadow: a patchy mix of green and yellow-green with grassy grain."""
-    green = np.array([55, 125, 85], np.float32) + rng.uniform(-10, 10, 3)
-    dry = np.array([80, 150, 140], np.float32) + rng.uniform(-10, 10, 3)
+    """Lawn and meadow: a patchy mix of two of the scene's grass colours with grassy grain."""
+    green, dry = (np.array(GRASS_COLOURS_BGR[i], np.float32) + rng.uniform(-10, 10, 3)
+                  for i in rng.choice(len(GRASS_COLOURS_BGR), 2, replace=False))
     mix = 1 / (1 + np.exp(-2.5 * smooth_noise(rng, canvas.size, 4) - rng.uniform(-1.5, 1.0)))
     base = green + mix[..., None] * (dry - green)
     patches = 1 + 0.08 * smooth_noise(rng, canvas.size, 16) + 0.09 * canvas.grain
@@ -165,9 +180,10 @@ def draw_roads(rng: np.random.Generator, canvas: Canvas, lines) -> np.ndarray:
     asphalt = np.logical_or.reduce(roads)
     sidewalk = np.logical_or.reduce([line_mask(size, s, e, width + 8 * scale) for s, e in lines]) & ~asphalt
     paving = np.sin(canvas.xx / scale * 2.1) * np.sin(canvas.yy / scale * 2.1) * 0.3 + canvas.grain
-    paint(canvas, sidewalk, np.array([160, 165, 170]) + rng.uniform(-12, 12), paving, 0.06, IMPERVIOUS)
+    paving_colour = np.array(SIDEWALK_COLOURS_BGR[rng.integers(len(SIDEWALK_COLOURS_BGR))]) + rng.uniform(-12, 12)
+    paint(canvas, sidewalk, paving_colour, paving, 0.06, IMPERVIOUS)
     wear = 0.6 * smooth_noise(rng, size, 8) + canvas.grain
-    paint(canvas, asphalt, np.full(3, rng.uniform(85, 110)), wear, 0.08, IMPERVIOUS)
+    paint(canvas, asphalt, np.full(3, rng.uniform(65, 135)), wear, 0.08, IMPERVIOUS)
     for i, (start, end) in enumerate(lines):
         others = np.logical_or.reduce([r for j, r in enumerate(roads) if j != i] or [np.zeros_like(asphalt)])
         dashes = dashed_line(size, start, end, 7 * scale, 6 * scale, 1.3 * scale)
@@ -360,7 +376,8 @@ def draw_trees(rng: np.random.Generator, canvas: Canvas, blocked: np.ndarray, li
             centres.append(start + (end - start) * t + side * 15 * scale)
             spread.append(0.5 * scale)
     for cluster, sigma in zip(centres, spread):
-        species = np.array([35, 85, 45], np.float32) + rng.uniform(-12, 12, 3)
+        species = np.array(CROWN_COLOURS_BGR[rng.integers(len(CROWN_COLOURS_BGR))], np.float32)
+        species += rng.uniform(-12, 12, 3)
         for _ in range(1 if sigma < scale else rng.integers(4, 16)):
             centre = cluster + rng.normal(0, sigma, 2)
             radius = rng.uniform(5, 12) * scale
@@ -389,7 +406,7 @@ def cast_shadows(canvas: Canvas, casters) -> None:
 def finish(rng: np.random.Generator, canvas: Canvas) -> np.ndarray:
     """Sensor look: global exposure and colour balance, a brightness gradient, noise, slight blur."""
     size = canvas.size
-    gain = rng.uniform(0.9, 1.1) * (1 + rng.uniform(-0.04, 0.04, 3))
+    gain = rng.uniform(0.85, 1.15) * (1 + rng.uniform(-0.1, 0.1, 3))  # exposure and colour balance differ
     tilt = rng.uniform(-0.06, 0.06, 2)
     gradient = 1 + (tilt[0] * canvas.xx + tilt[1] * canvas.yy) / size - tilt.sum() / 2
     image = canvas.image * gain.astype(np.float32) * gradient[..., None]

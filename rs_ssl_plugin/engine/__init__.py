@@ -1,8 +1,9 @@
 """Training-loop parts shared by the methods: mixed precision, progress-defined LR curves, checkpoint and
 input-check hooks, random-generator states, the SSL collapse monitor, and the runner-config changes the tools
-make from their command-line switches."""
+make from their command-line switches, the channels-last layout."""
 from .corrupt_image_report import CorruptImageReportHook
 from .hooks import CheckpointFitHook, ResumableCheckpointHook
+from .memory_format import ChannelsLastHook
 from .mixed_precision import MixedPrecisionOptimWrapper
 from .num_classes_check import NumClassesCheckHook
 from .progress_curve import ProgressCurveLR
@@ -16,7 +17,7 @@ from .runner_config import (
 )
 from .ssl_monitor import SSLMonitorHook, embedding_statistics
 
-__all__ = ['CheckpointFitHook', 'CorruptImageReportHook', 'MixedPrecisionOptimWrapper', 'NumClassesCheckHook',
-           'ProgressCurveLR', 'ResumableCheckpointHook', 'SSLMonitorHook', 'capture_random_state',
-           'check_is_segmentation_config', 'embedding_statistics', 'enable_amp', 'enable_per_class_report',
-           'enable_tta', 'enable_visualization', 'restore_random_state']
+__all__ = ['ChannelsLastHook', 'CheckpointFitHook', 'CorruptImageReportHook', 'MixedPrecisionOptimWrapper',
+           'NumClassesCheckHook', 'ProgressCurveLR', 'ResumableCheckpointHook', 'SSLMonitorHook',
+           'capture_random_state', 'check_is_segmentation_config', 'embedding_statistics', 'enable_amp',
+           'enable_per_class_report', 'enable_tta', 'enable_visualization', 'restore_random_state']

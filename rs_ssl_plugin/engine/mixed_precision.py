@@ -4,15 +4,42 @@ mmengine's ``AmpOptimWrapper`` asserts a GPU, so a config that uses it cannot tr
 machine without one. :class:`MixedPrecisionOptimWrapper` takes the same arguments and behaves the same on
 CUDA, and runs bfloat16 autocast on the CPU.
 """
+import logging
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Optional, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
 AUTOCAST_DTYPES = ('float16', 'bfloat16')
+# CPU instruction sets that compute in bfloat16 natively (oneDNN's fast bfloat16 kernels need one of them)
+NATIVE_BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
+
+
+@lru_cache(maxsize=None)
+def cpu_description(cpuinfo: str = '/proc/cpuinfo') -> dict:
+    """``{'model': name, 'native_bfloat16': bool}`` of this machine's CPU, read from ``cpuinfo`` (Linux); an
+    unreadable file gives ``{'model': 'unknown', 'native_bfloat16': False}``.
+
+    Without AVX512-BF16 or AMX, bfloat16 autocast on the CPU is emulated: on an AVX2-only CPU a ResNet-18
+    training step ran several times slower than in float32 (docs/benchmarks.md#training-on-the-cpu).
+    """
+    try:
+        with open(cpuinfo) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return dict(model='unknown', native_bfloat16=False)
+    fields = {}
+    for line in lines:
+        key, _, value = line.partition(':')
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get('flags', '').split())
+    return dict(model=fields.get('model name', 'unknown'),
+                native_bfloat16=any(flag in flags for flag in NATIVE_BFLOAT16_CPU_FLAGS))
 
 
 def at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
@@ -93,6 +120,11 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
         scaled = self.cast_dtype == torch.float16
         self.loss_scaler = torch.amp.GradScaler(self.device_type, enabled=scaled, **grad_scaler_kwargs(loss_scale))
         self._scale_update_param = loss_scale if scaled and isinstance(loss_scale, float) else None
+        cpu = cpu_description()
+        if self.device_type == 'cpu' and not cpu['native_bfloat16']:
+            print_log(f'bfloat16 autocast on this CPU ({cpu["model"]}, without AVX512-BF16 or AMX) is emulated and '
+                      'trains several times slower than float32 (docs/benchmarks.md#training-on-the-cpu); '
+                      'train in float32 here (tools/train.py --no-amp)', logger='current', level=logging.WARNING)
 
     @contextmanager
     def optim_context(self, model: nn.Module):

@@ -1,5 +1,6 @@
 """MixedPrecisionOptimWrapper (bf16 on the CPU, AmpOptimWrapper's fp16 on CUDA) and every method's train_step
 under CPU bfloat16 autocast through the optimiser wrapper its config uses for AMP."""
+import copy
 import os.path as osp
 
 import numpy as np
@@ -147,8 +148,38 @@ def config(name, amp=True):
     return cfg
 
 
-def train_steps(model, cfg, data, steps=2, lr=None):
-    """``steps`` train_steps on ``data`` through the optimiser wrapper the config builds; the losses."""
+# bfloat16 keeps 8 significant bits (about 0.4 % per rounding): a loss after a few layers of such roundings
+# stays within a few percent of its float32 value
+BF16_LOSS_TOLERANCE = dict(rel=0.05, abs=0.02)
+
+
+def losses_of_one_forward(model, data, autocast):
+    """The loss terms of one training forward of a copy of ``model`` (hooks removed), in float32 or under CPU
+    bfloat16 autocast, from the same random state."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        module._forward_hooks.clear()
+    torch.manual_seed(0)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+        losses = model._run_forward(model.data_preprocessor(copy.deepcopy(data), True), mode='loss')
+    return {key: float(value.float().mean()) for key, value in losses.items()
+            if 'loss' in key and torch.is_tensor(value)}
+
+
+def assert_bfloat16_losses_agree_with_float32(model, data, relative_tolerance=None):
+    """Every loss term of the bfloat16 forward is within ``BF16_LOSS_TOLERANCE`` of the float32 one, or within
+    ``relative_tolerance[key]`` for the terms named there."""
+    bfloat16, float32 = (losses_of_one_forward(model, data, autocast) for autocast in (True, False))
+    assert float32 and bfloat16.keys() == float32.keys()
+    for key, value in float32.items():
+        tolerance = dict(BF16_LOSS_TOLERANCE, rel=(relative_tolerance or {}).get(key, BF16_LOSS_TOLERANCE['rel']))
+        assert bfloat16[key] == pytest.approx(value, **tolerance), (key, bfloat16[key], value)
+
+
+def train_steps(model, cfg, data, steps=2, lr=None, relative_tolerance=None):
+    """The bfloat16 losses checked against float32 (:func:`assert_bfloat16_losses_agree_with_float32`), then
+    ``steps`` train_steps on ``data`` through the optimiser wrapper the config builds; the losses."""
+    assert_bfloat16_losses_agree_with_float32(model, data, relative_tolerance)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     if lr is not None:  # SDSH's lr comes from SDSHScheduleHook
         for group in wrapper.param_groups:
@@ -199,7 +230,9 @@ def test_sdcluster_shipped_wrapper_trains_on_cpu_with_float32_targets_and_losses
     record.module_output('neck', model.neck)
     for name in ('sinkhorn_knopp', 'pixel_distillation_loss', 'filtered_slot_contrastive_loss'):
         record.function(sdcluster_algorithm, name)
-    train_steps(model, cfg, sdcluster_batch(2, 32))
+    # the slot contrast keeps the slots of the clusters each pixel's argmax picks; in a random tiny model the
+    # cluster scores are nearly tied, so bfloat16 rounding changes some slots and the loss by up to ~10 %
+    train_steps(model, cfg, sdcluster_batch(2, 32), relative_tolerance=dict(loss_ctr=0.15))
     assert record.dtypes['neck'] == {torch.bfloat16}
     assert record.dtypes['sinkhorn_knopp'] == {torch.float32}
     assert record.dtypes['pixel_distillation_loss'] == {torch.float32}
