@@ -18,7 +18,8 @@ train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
     dict(type='PhotometricAugment', transforms=photometric_transforms, on_device=False),
-    dict(type='PackInputs'),
+    # the drawn parameters, when PhotometricAugment(on_device=True) leaves them to the data preprocessor
+    dict(type='PackInputs', algorithm_keys=['photometric_params', 'photometric_recipe']),
 ]
 train_dataloader = dict(batch_size=batch_size, num_workers=2, persistent_workers=False, pin_memory=False,  # CPU demo
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))

@@ -38,14 +38,23 @@ def test_typical_scenes_hold_most_classes():
     assert min(counts) >= 4 and np.mean(counts) >= 5
 
 
-def test_classes_differ_in_colour():
-    """Mean colours per class are far enough apart to learn from (a sanity check of the renderer)."""
-    images, labels = zip(*(generate_scene(seed, 128) for seed in range(6)))
-    pixels = np.concatenate([image.reshape(-1, 3) for image in images]).astype(float)
-    classes = np.concatenate([label.ravel() for label in labels])
-    means = np.array([pixels[classes == c].mean(0) for c in range(6) if (classes == c).any()])
+def scene_pixels(seeds, size=128):
+    images, labels = zip(*(generate_scene(seed, size) for seed in seeds))
+    return (np.concatenate([image.reshape(-1, 3) for image in images]).astype(float),
+            np.concatenate([label.ravel() for label in labels]))
+
+
+def test_colour_alone_does_not_decide_the_class():
+    """As in real orthophotos, the pixels of a class come in many colours: a nearest-class-mean colour classifier
+    fitted on 6 scenes labels at most 55 % of the pixels of 6 others correctly (63 % for scenes with one colour
+    range per class), while the class means still differ (a sanity check of the renderer)."""
+    pixels, classes = scene_pixels(range(6))
+    means = np.array([pixels[classes == c].mean(0) for c in range(6)])
     distances = np.linalg.norm(means[:, None] - means[None], axis=-1)
-    assert distances[np.triu_indices(len(means), 1)].min() > 10
+    assert distances[np.triu_indices(len(means), 1)].min() > 5
+    test_pixels, test_classes = scene_pixels(range(100, 106))
+    nearest = np.linalg.norm(test_pixels[:, None] - means[None], axis=-1).argmin(1)
+    assert np.mean(nearest == test_classes) < 0.55
 
 
 def test_written_layout_and_label_coding(tmp_path):

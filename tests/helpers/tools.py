@@ -57,3 +57,22 @@ def call_tool(script, *args):
         finally:
             sys.argv = argv
     return subprocess.CompletedProcess([script, *args], returncode, out.getvalue(), err.getvalue())
+
+
+def train_tool_config(monkeypatch, *args):
+    """The config ``tools/train.py <args>`` would train, with the Runner's training replaced by nothing."""
+    built = {}
+
+    class Built:
+        def train(self):
+            pass
+
+    def from_cfg(cfg):
+        built['cfg'] = cfg
+        return Built()
+
+    train = load_tool('train')
+    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
+    monkeypatch.setattr(sys, 'argv', ['train.py', *map(str, args)])
+    train.main()
+    return built['cfg']

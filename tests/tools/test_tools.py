@@ -16,7 +16,7 @@ from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 
-from helpers.tools import REPO, call_tool, load_tool
+from helpers.tools import REPO, call_tool, load_tool, train_tool_config
 from rs_ssl_plugin.checkpoints.export import export_backbone
 from rs_ssl_plugin.checkpoints.reading import read_state_dict
 from rs_ssl_plugin.engine.runner_config import check_amp_device, disable_amp, enable_amp
@@ -204,20 +204,9 @@ def test_mmengine_amp_wrapper_is_replaced_or_refused_without_a_gpu():
                                                    dtype='bfloat16'))])
 def test_train_tool_precision_flags_on_the_sdcluster_config(flags, expected, monkeypatch, tmp_path):
     """The shipped SDCluster config (AMP as released) trains on a CPU as it is, with --amp-dtype or --no-amp."""
-    class Built:
-        def train(self):
-            pass
-
-    def from_cfg(cfg):
-        Built.cfg = cfg
-        return Built()
-
-    train = load_tool('train')
-    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
-    monkeypatch.setattr(sys, 'argv', ['train.py', osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'),
-                                      '--work-dir', str(tmp_path), *flags])
-    train.main()
-    wrapper = dict(Built.cfg.optim_wrapper)
+    cfg = train_tool_config(monkeypatch, osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py'), '--work-dir',
+                            tmp_path, *flags)
+    wrapper = dict(cfg.optim_wrapper)
     assert {k: v for k, v in wrapper.items() if k != 'optimizer'} == expected
 
 

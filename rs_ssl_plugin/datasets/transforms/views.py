@@ -6,6 +6,7 @@ applies them to the whole batch on the accelerator (:mod:`rs_ssl_plugin.models.b
 docs/input_pipeline.md). ``on_device=False`` runs the same transforms per image here (the all-CPU pipeline,
 ``tools/train.py --augment-on-cpu``).
 """
+import warnings
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -206,7 +207,9 @@ class PhotometricAugment(ForEachView):
     def transform(self, results: dict) -> dict:
         """Transform the views (``on_device=False``) or draw their photometric parameters."""
         if not self.on_device:
-            return super().transform(results)
+            with warnings.catch_warnings():  # mmcv's pillow colour adjustment warns on every call
+                warnings.filterwarnings('ignore', message="Only use 'alpha' for pillow backend.")
+                return super().transform(results)
         views = results['img']
         bands = [1 if view.ndim == 2 else view.shape[2] for view in views]
         results['photometric_params'] = np.stack([self._draw(b) for b in bands])
