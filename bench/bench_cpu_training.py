@@ -26,15 +26,14 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # real_data_probe puts the repository on the path
 
 from mmengine.dataset import default_collate  # noqa: E402
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
-from real_data_probe import TRAINED, method_model, method_optimizer, method_pipeline  # noqa: E402
+from real_data_probe import REPO, TRAINED, method_model, method_optimizer, method_pipeline  # noqa: E402
 
 import rs_ssl_plugin  # noqa: E402,F401
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam  # noqa: E402
@@ -123,8 +122,7 @@ def bench_augmentation_placement(pool, args):
     from rs_ssl_plugin.datasets.pipeline_config import find_transform, set_augment_on_device
     placements = {}
     for on_device in (False, True):
-        cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                                       'false_r50_potsdam.py'))
+        cfg = Config.fromfile(osp.join(REPO, 'configs', 'false_r50_potsdam.py'))
         set_augment_on_device(cfg, on_device)
         pipeline = cfg.train_dataloader.dataset.pipeline
         find_transform(pipeline, 'FastRandomResizedCrop').scale = 64

@@ -29,7 +29,6 @@ while that file exists with the same settings, so a long comparison can be sprea
 learning_curves.png (score against iterations, one line per method, the baselines as horizontal lines).
 """
 import argparse
-import copy
 import glob
 import json
 import os
@@ -460,7 +459,7 @@ def main(argv=None):
     args.pool, ucm, seg = prepare_data(args)
     data = dict(ucm=ucm, **seg)
     cache = FeatureCache(osp.join(args.work_dir, 'feature_cache'))
-    runs = [run_method(method, seed, copy.copy(args), data, cache) for seed in args.seeds for method in args.methods]
+    runs = [run_method(method, seed, args, data, cache) for seed in args.seeds for method in args.methods]
     report = dict(settings={k: v for k, v in vars(args).items() if k != 'pool'}, runs=runs)
     outputs = {name: osp.join(args.work_dir, name) for name in ('results.json', 'results.md', 'learning_curves.png')}
     with open(outputs['results.json'], 'w') as f:

@@ -89,8 +89,7 @@ def plot_curves_and_probe(pretrain_dir, finetune_dir, probe, out_path):
     ax.legend(loc='upper right')
     ax.grid(alpha=0.3, axis='y')
     fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_path, dpi=100)
 
 
 def colourise(index_map):
