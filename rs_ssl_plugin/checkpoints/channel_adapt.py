@@ -32,7 +32,7 @@ from mmengine.model import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-from .export import save_state_dict
+from .export import extract_backbone_state_dict, require_stem_fits, save_state_dict, written_by_plugin
 from .reading import read_state_dict
 
 
@@ -122,12 +122,13 @@ class ChannelAdaptedPretrainedInit:
 
     def __call__(self, module: nn.Module) -> None:
         """Load the checkpoint (under ``prefix``) into ``module`` non-strictly, 3-band kernels adapted to its bands."""
-        from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_with_prefix, load_state_dict
+        from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+        loaded = _load_checkpoint(self.checkpoint, map_location=self.map_location)
+        state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
         if self.prefix:
-            state_dict = _load_checkpoint_with_prefix(self.prefix, self.checkpoint, map_location=self.map_location)
-        else:
-            loaded = _load_checkpoint(self.checkpoint, map_location=self.map_location)
-            state_dict = loaded.get('state_dict', loaded) if isinstance(loaded, dict) else loaded
+            state_dict = extract_backbone_state_dict(state_dict, self.prefix, self.checkpoint)
+        if written_by_plugin(loaded):
+            require_stem_fits(module, state_dict, self.checkpoint)
         adapted = adapt_state_dict_input_channels(state_dict, module.state_dict(), self.rgb_indices)
         changed = [k for k in adapted if adapted[k] is not state_dict[k]]
         print_log(f'ChannelAdaptedPretrained: {self.checkpoint}: adapted {changed or "no"} kernel(s) from 3 '

@@ -7,7 +7,10 @@ from typing import Dict, List, NamedTuple, Optional
 import torch
 from torch import nn
 
-from .reading import read_state_dict
+from .reading import CheckpointError, read_state_dict
+
+# what ``tools/export_backbone.py`` prefixes the backbone's keys with
+EXPORT_PREFIX = 'backbone.'
 
 
 class LoadReport(NamedTuple):
@@ -57,6 +60,56 @@ def load_report(module: nn.Module, state_dict: Dict[str, torch.Tensor]) -> LoadR
                       mismatched=mismatched)
 
 
+class StemMismatchError(CheckpointError):
+    """Backbone weights whose first layer is not the first layer of the backbone they are loaded into."""
+
+
+def written_by_plugin(checkpoint) -> bool:
+    """Whether ``checkpoint`` (a loaded file) was written by :func:`save_state_dict`: a backbone export, a
+    converted release or a band-adapted file, whose ``meta`` names the file it was made from."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    return isinstance(meta, dict) and 'source' in meta
+
+
+def first_kernel_key(state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+    """The first convolution kernel (4-d tensor) in state-dict order: the stem of a CNN, the patch embedding
+    of a ViT or Swin."""
+    return next((key for key, value in state_dict.items() if value.dim() == 4), None)
+
+
+def stem_hint(weights_first: str, module_first: str, module_type: str) -> str:
+    """What to change in the config when the first layers of weights and backbone differ."""
+    bare = weights_first[len(EXPORT_PREFIX):] if weights_first.startswith(EXPORT_PREFIX) else weights_first
+    hints = []
+    if bare == 'conv1.weight' and module_first.startswith('stem.'):
+        hints.append(f'torchvision stem (conv1) vs {module_type} deep stem (stem.*): use backbone type ResNet with '
+                     'deep_stem=False, as configs/upernet_r50_false_potsdam.py does')
+    elif bare.startswith('stem.') and module_first == 'conv1.weight':
+        hints.append(f'deep stem (stem.*) vs {module_type} torchvision stem (conv1): use backbone type ResNetV1c '
+                     '(or deep_stem=True)')
+    elif bare == weights_first:
+        hints.append('the weights come from another architecture: use the backbone type they were trained with')
+    if bare != weights_first:
+        hints.append(f'load the weights with prefix={EXPORT_PREFIX!r} '
+                     f'(init_cfg=dict(type=\'Pretrained\', checkpoint=..., prefix={EXPORT_PREFIX!r}))')
+    return '; '.join(hints)
+
+
+def require_stem_fits(module: nn.Module, weights: Dict[str, torch.Tensor], source: str) -> None:
+    """Raise :class:`StemMismatchError` naming ``source`` when ``weights`` (keys as they are loaded into
+    ``module``) hold no first layer of ``module`` and ``module`` has no place for theirs, e.g. a torchvision-stem
+    ResNet export loaded into mmseg's ``ResNetV1c``: a non-strict load would fill every later layer and leave
+    the stem random, with nothing but mmengine's key-mismatch warning."""
+    expected = module.state_dict()
+    weights_first, module_first = first_kernel_key(weights), first_kernel_key(expected)
+    if weights_first is None or module_first is None or weights_first in expected or module_first in weights:
+        return
+    module_type = type(module).__name__
+    raise StemMismatchError(f'{source} does not fit the stem of {module_type}: its first layer {weights_first} is '
+                            f'not in {module_type}, whose first layer {module_first} it does not hold. Hint: '
+                            f'{stem_hint(weights_first, module_first, module_type)}')
+
+
 def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module: Optional[nn.Module] = None,
                     force: bool = False) -> Optional[LoadReport]:
     """Write the backbone of ``src`` as ``{'state_dict': {'backbone.<key>': tensor}, 'meta': ...}``.
@@ -71,11 +124,12 @@ def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module
     backbone = extract_backbone_state_dict(read_state_dict(src), prefix, src)
     report = None
     if target_module is not None:
+        require_stem_fits(target_module, backbone, src)
         report = load_report(target_module, backbone)
         if not report.complete:
             raise ValueError(f'the target backbone would not receive every weight from {src} '
                              f'(nothing written):\n{report.format()}')
-    exported = OrderedDict((f'backbone.{k}', v) for k, v in backbone.items())
+    exported = OrderedDict((f'{EXPORT_PREFIX}{k}', v) for k, v in backbone.items())
     save_state_dict(exported, dst, dict(source=osp.abspath(src), prefix=prefix))
     return report
 

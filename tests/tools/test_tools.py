@@ -85,10 +85,10 @@ def test_export_fails_when_target_would_miss_weights(ssl_checkpoint, tmp_path):
     path, _ = ssl_checkpoint
     out = tmp_path / 'backbone.pth'
     init_default_scope('mmseg')
-    deep_stem = SEG_MODELS.build(dict(type='ResNetV1c', depth=18))
-    with pytest.raises(ValueError, match='missing: stem.0.weight') as error:
-        export_backbone(path, str(out), target_module=deep_stem)
-    assert 'missing: stem.1.num_batches_tracked' in str(error.value)
+    deeper = SEG_MODELS.build(dict(type='ResNet', depth=34))
+    with pytest.raises(ValueError, match='missing: layer1.2.conv1.weight') as error:
+        export_backbone(path, str(out), target_module=deeper)
+    assert 'missing: layer1.2.bn2.num_batches_tracked' in str(error.value)
     assert not out.exists()
 
 
