@@ -46,7 +46,8 @@ TASKS = ('knn', 'linear', 'seg-probe')
 def parse_args(argv=None):
     """The command-line options (``argv``: a list, default ``sys.argv``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('config', help='pre-training, segmentation or backbone-only config')
+    parser.add_argument('config', help='pre-training, segmentation or backbone-only config (a file or a package '
+                        'path such as mmseg::...)')
     parser.add_argument('checkpoints', nargs='+', metavar='CKPT', help="backbone weights, or 'random'")
     parser.add_argument('--task', choices=TASKS, required=True)
     parser.add_argument('--data-root', help='knn/linear: class-folder root (root/<class>/<image>); seg-probe: '
@@ -57,7 +58,8 @@ def parse_args(argv=None):
     parser.add_argument('--train-list', help='list file of the training images (path [label]) instead of a split')
     parser.add_argument('--test-list', help='list file of the test images (with --train-list)')
     parser.add_argument('--data-config', help='seg-probe: config whose train_dataloader / val_dataloader datasets '
-                        'are used (default: CONFIG)')
+                        'are used, a file or a package path such as mmseg::_base_/datasets/loveda.py '
+                        '(default: CONFIG)')
     parser.add_argument('--img-size', type=int, default=224, help='knn/linear: images are resized to this square')
     parser.add_argument('--k', type=int, default=20, help='knn: neighbours')
     parser.add_argument('--temperature', type=float, default=0.07, help='knn: vote temperature')

@@ -118,7 +118,11 @@ class FrozenBackbone:
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """The config at ``path`` with ``cfg_options`` (mmengine ``DictAction`` values) merged in."""
+    """The config at ``path`` with ``cfg_options`` (mmengine ``DictAction`` values) merged in; ``path`` is a file
+    or, as in ``_base_``, ``<package>::<path>`` inside an installed package (``mmseg::_base_/datasets/loveda.py``).
+    """
+    if '::' in path:  # Config.fromfile reads files only; this is how mmengine resolves ``_base_`` entries
+        path, _ = Config._get_cfg_path(path, '')
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

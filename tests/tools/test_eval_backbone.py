@@ -63,3 +63,24 @@ def test_seg_probe_on_a_segmentation_config(tool, tmp_path):
     assert report['settings']['train_images'] == 3 and report['settings']['test_images'] == 2
     assert set(result['per_class']) == set(info['classes']) and 0 <= result['metrics']['mIoU'] <= 100
     assert result['metrics']['train_pixels'] == 3 * 8 * 8  # every labelled cell of the 8 x 8 grids
+
+
+def test_seg_probe_takes_a_package_data_config(tool, tmp_path):
+    """The documented ``--data-config mmseg::_base_/datasets/loveda.py`` (a path inside the installed mmseg)."""
+    rng = np.random.default_rng(0)
+    for split, count in (('train', 2), ('val', 1)):
+        for folder in ('img_dir', 'ann_dir'):
+            (tmp_path / 'loveDA' / folder / split).mkdir(parents=True)
+        for i in range(count):
+            cv2.imwrite(str(tmp_path / 'loveDA' / 'img_dir' / split / f'{i}.png'),
+                        rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+            cv2.imwrite(str(tmp_path / 'loveDA' / 'ann_dir' / split / f'{i}.png'),
+                        rng.integers(0, 8, (64, 64), dtype=np.uint8))  # 0: no data, 1..7 the classes
+    config = osp.join(REPO, 'configs', 'false_r50_potsdam.py')  # the command of docs/evaluation.md
+    report = tool.main([config, 'random', '--task', 'seg-probe', '--data-config',
+                        'mmseg::_base_/datasets/loveda.py', '--data-root', str(tmp_path / 'loveDA'),
+                        '--work-dir', str(tmp_path / 'work'), '--device', 'cpu'])
+    assert report['settings']['data_config'] == 'mmseg::_base_/datasets/loveda.py'
+    assert report['settings']['train_images'] == 2 and report['settings']['test_images'] == 1
+    assert set(report['results'][0]['per_class']) == {'background', 'building', 'road', 'water', 'barren', 'forest',
+                                                      'agricultural'}
