@@ -1,6 +1,8 @@
 """A backbone export of the plugin (torchvision stem, ``conv1``) loaded into a deep-stem backbone (mmseg's
 ``ResNetV1c`` of every stock R50 config, ``stem.*``) is refused with a one-line hint wherever the plugin is
 imported, instead of training on with a random stem; other checkpoints load as mmengine loads them."""
+import re
+
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -10,7 +12,7 @@ from mmseg.registry import MODELS as SEG_MODELS
 
 import rs_ssl_plugin  # noqa: F401
 from helpers.tools import call_tool
-from rs_ssl_plugin.checkpoints.export import StemMismatchError, export_backbone
+from rs_ssl_plugin.checkpoints.export import StemMismatchError, export_backbone, require_stem_fits
 
 STEM_HINT = ('torchvision stem (conv1) vs ResNetV1c deep stem (stem.*): use backbone type ResNet with '
              'deep_stem=False, as configs/upernet_r50_false_potsdam.py does')
@@ -64,6 +66,17 @@ def test_export_without_prefix_into_a_torchvision_stem_says_to_pass_the_prefix(e
     with pytest.raises(StemMismatchError, match=r"first layer backbone.conv1.weight .*Hint: load the weights with "
                                                 r"prefix='backbone.'"):
         backbone.init_weights()
+
+
+@pytest.mark.parametrize('first_layer, hint', [
+    ('stem.0.weight', 'deep stem (stem.*) vs ResNet torchvision stem (conv1): use backbone type ResNetV1c'),
+    ('patch_embed.projection.weight', 'the weights come from another architecture: use the backbone type'),
+])
+def test_other_first_layers_name_what_to_build(first_layer, hint):
+    init_default_scope('mmseg')
+    torchvision_stem = SEG_MODELS.build(dict(type='ResNet', depth=18))
+    with pytest.raises(StemMismatchError, match=f'its first layer {first_layer} .*Hint: {re.escape(hint)}'):
+        require_stem_fits(torchvision_stem, {first_layer: torch.zeros(32, 3, 3, 3)}, 'weights.pth')
 
 
 def test_other_checkpoints_load_into_ResNetV1c_as_mmengine_loads_them(exported_backbone, tmp_path):
