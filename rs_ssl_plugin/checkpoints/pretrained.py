@@ -5,7 +5,8 @@ Importing the plugin registers :class:`StemCheckedPretrainedInit` under mmengine
 stock mmseg/mmpretrain configs that only add ``custom_imports=dict(imports=['rs_ssl_plugin'])`` get the check
 too: their ResNet-50s are ``ResNetV1c`` (deep stem, ``stem.*``), the plugin's exports come from torchvision-stem
 ResNets (``conv1``), and mmengine's non-strict load would train on with a random stem. Every other checkpoint
-loads exactly as with mmengine's ``PretrainedInit``.
+loads as with mmengine's ``PretrainedInit``; only a ``prefix`` the file does not hold raises a ``ValueError``
+naming the prefixes it does hold instead of mmengine's bare ``AssertionError``.
 """
 from mmengine.logging import print_log
 from mmengine.model import update_init_info
