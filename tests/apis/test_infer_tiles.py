@@ -415,3 +415,19 @@ def test_tool_writes_no_data_and_the_label_file_coding(model, tool, tmp_path, re
     np.testing.assert_array_equal(codes[far], logits.argmax(0).numpy()[far] + first)
     rgba = np.asarray(Image.open(tmp_path / 'out' / 'reflectance_color.png'))
     assert rgba.shape == (150, 190, 4) and (rgba[..., 3] == np.where(missing, 0, 255)).all()
+
+
+def test_label_coding_follows_the_dataset_of_a_checkpoint_without_that_meta():
+    """Without reduce_zero_label in dataset_meta, the config's test dataset decides: Potsdam's class default
+    (True) gives index + 1 with 0 = no data, the Shaanxi buildings 0-based with 255 = no data."""
+    from types import SimpleNamespace
+
+    from helpers.tools import REPO
+    from rs_ssl_plugin.apis.tiled_inference import ClassCoding, label_coding
+    codings = {}
+    for name in ('upernet_r50_random_potsdam', 'upernet_r50_random_shaanxi-buildings'):
+        cfg = Config.fromfile(f'{REPO}/configs/{name}.py')
+        model = SimpleNamespace(cfg=cfg, out_channels=cfg.model.decode_head.num_classes, dataset_meta=dict(classes=()))
+        codings[name] = label_coding(model)
+    assert codings == {'upernet_r50_random_potsdam': ClassCoding(offset=1, nodata=0, dtype='uint8'),
+                       'upernet_r50_random_shaanxi-buildings': ClassCoding(offset=0, nodata=255, dtype='uint8')}
