@@ -38,12 +38,13 @@ from rasterio.transform import from_origin
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from rs_ssl_plugin.apis.scene_io import ArrayScene, RasterScene, segment_raster
-from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, iter_blended_logits, iter_class_rows
+from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, ClassCoding, iter_blended_logits, iter_class_rows
 from rs_ssl_plugin.datasets.synthetic import generate_scene  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'upernet_r50_false_potsdam.py')
 POTSDAM_PALETTE = [[255, 255, 255], [0, 0, 255], [0, 255, 255], [0, 255, 0], [255, 255, 0], [255, 0, 0]]
+INDEX_CODING = ClassCoding(offset=0, nodata=255, dtype='uint8')  # 0-based, as stock mmseg's predictions
 
 
 def build_model(depth, channels, crop, stride, device):
@@ -131,7 +132,7 @@ def run(device, size=6000, crop=512, stride=341, depth=50, channels=512, batch_s
 
     def plugin(blend='uniform'):
         classes = np.empty(shape, np.uint8)
-        for top, rows in iter_class_rows(model, scene, crop_hw, stride_hw, blend=blend, **options):
+        for top, rows in iter_class_rows(model, scene, crop_hw, stride_hw, INDEX_CODING, blend=blend, **options):
             classes[top:top + len(rows)] = rows
         return classes
 

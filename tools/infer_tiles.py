@@ -4,8 +4,11 @@ r"""Segment large scenes (e.g. 6000 x 6000 Potsdam tiles) with a fine-tuned mmse
         data/potsdam_tiles/ --out-dir work_dirs/upernet/tiles --batch-size 16 --amp bf16
 
 For each input (GeoTIFF, PNG, JPEG, ...; a folder means every such file under it) this writes
-<out-dir>/<name>_classes.tif (class ids, the CRS and transform of the source, a colour table),
-<out-dir>/<name>_color.png and <out-dir>/<name>_legend.png (class names and colours of the PNG). Windows
+<out-dir>/<name>_classes.tif (class codes in the coding of the model's label files, as tools/test.py --out
+writes them: class index + 1 with reduce_zero_label; the CRS and transform of the source, a colour table,
+the class names as band tags and a nodata value), <out-dir>/<name>_color.png (no data transparent) and
+<out-dir>/<name>_legend.png (class names and colours of the PNG). Pixels that are NaN in any band or hold
+the file's nodata value in every band enter the network as the mean and are written as nodata. Windows
 follow mmseg's slide inference (crop size and stride default to the config's slide test_cfg, else to its
 training crop and 2/3 of it); --blend uniform reproduces its averaging, cosine/ramp blend overlaps smoothly.
 Pixels get the values the config's image loader gives (its value_range and color_type: 16-bit scenes need
@@ -30,7 +33,7 @@ from rs_ssl_plugin.apis.scene_io import (
     segment_raster,
     window_settings,
 )
-from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES
+from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, label_coding
 from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files
 from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
@@ -75,6 +78,7 @@ def main(argv=None):
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
         names = class_names(model, args.palette)
+        coding = label_coding(model)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
     on_cuda = model.data_preprocessor.device.type == 'cuda'
@@ -82,18 +86,23 @@ def main(argv=None):
         torch.backends.cudnn.benchmark = True
         model = model.to(memory_format=torch.channels_last)
     os.makedirs(args.out_dir, exist_ok=True)
+    print(f'class codes: {", ".join(f"{code} {name}" for code, name in zip(coding.codes(len(names)), names))}; '
+          f'{coding.nodata} no data')
+    written = []
     for scene_path, tif_path, png_path, legend_path in jobs:
         print(f'{scene_path} -> {tif_path}, {png_path}, {legend_path}')
         try:
             with RasterScene(scene_path) as scene:
                 bar = ProgressBar(len(slide_windows(scene.height, scene.width, crop_size, stride)))
-                segment_raster(model, scene, tif_path, png_path, palette, crop_size, stride,
+                segment_raster(model, scene, tif_path, png_path, palette, crop_size, stride, names, coding,
                                batch_size=args.batch_size, blend=args.blend, amp=args.amp,
                                channels_last=on_cuda, progress=bar.update, **image_loading(model))
             write_legend(legend_path, names, palette[:len(names)], f'classes of {os.path.basename(png_path)}')
         except (OSError, ValueError) as error:
             sys.exit(f'\nerror: {error}')
+        written += [tif_path, png_path, legend_path]
         print()
+    print('wrote:\n' + '\n'.join(f'  {path}' for path in written))
 
 
 if __name__ == '__main__':

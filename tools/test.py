@@ -1,13 +1,17 @@
 """Test (and optionally visualise) a segmentation checkpoint with mmseg's tools/test.py arguments.
 
 The checkpoint must fit the config's model exactly (a pre-training checkpoint or one of another
-architecture is refused with the keys that do not match), and is read without running pickled code.
+architecture is refused with the keys that do not match), and is read without running pickled code. Ends by
+listing what it wrote: the log and metrics JSON of the run, and the --out, --out-dir and --show-dir folders.
 """
 import argparse
 import os
+import os.path as osp
 import sys
+from typing import List
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from rs_ssl_plugin.checkpoints.reading import CheckpointError
@@ -55,6 +59,18 @@ def parse_args(argv=None):
     return args
 
 
+def written_paths(runner: Runner, args) -> List[str]:
+    """The run's log and metrics JSON (mmengine's ``<work_dir>/<timestamp>/<timestamp>.log|json``), then each
+    output folder the arguments named, with the number of files it holds."""
+    paths = [osp.join(runner.log_dir, f'{runner.timestamp}.{ext}') for ext in ('log', 'json')]
+    written = [path for path in paths if osp.isfile(path)]
+    for option, folder in (('--out', args.out), ('--out-dir', args.out_dir), ('--show-dir', args.show_dir)):
+        if folder is not None:
+            count = sum(len(files) for _, _, files in os.walk(folder))
+            written.append(f'{folder} ({option}: {count} files)')
+    return written
+
+
 def main(argv=None):
     """Test the checkpoint with the config's test loop and evaluator (plus the requested outputs)."""
     args = parse_args(argv)
@@ -82,9 +98,12 @@ def main(argv=None):
     if args.out is not None:
         enable_label_output(cfg, args.out, args.force)
     try:
-        Runner.from_cfg(cfg).test()
+        runner = Runner.from_cfg(cfg)
+        runner.test()
     except CheckpointError as error:
         sys.exit(f'error: {error}')
+    if is_main_process():
+        print('wrote:\n' + '\n'.join(f'  {path}' for path in written_paths(runner, args)))
 
 
 if __name__ == '__main__':

@@ -12,12 +12,15 @@ from .scene_io import (
 from .tiled_inference import (
     AMP_DTYPES,
     BLEND_MODES,
+    ClassCoding,
     blend_weights,
     iter_blended_logits,
     iter_class_rows,
+    label_coding,
     logits_to_classes,
+    no_data_mask,
 )
 
-__all__ = ['AMP_DTYPES', 'ArrayScene', 'BLEND_MODES', 'ClassMapWriter', 'PngRowWriter', 'RasterScene', 'blend_weights',
-           'class_palette', 'iter_blended_logits', 'iter_class_rows', 'logits_to_classes', 'scene_output_paths',
-           'segment_raster', 'window_settings']
+__all__ = ['AMP_DTYPES', 'ArrayScene', 'BLEND_MODES', 'ClassCoding', 'ClassMapWriter', 'PngRowWriter', 'RasterScene',
+           'blend_weights', 'class_palette', 'iter_blended_logits', 'iter_class_rows', 'label_coding',
+           'logits_to_classes', 'no_data_mask', 'scene_output_paths', 'segment_raster', 'window_settings']

@@ -3,8 +3,9 @@
 - :class:`RasterScene` opens any raster rasterio (GDAL) reads. GeoTIFFs are read lazily, one strip of
   windows at a time; other formats (PNG, JPEG) are decoded whole on opening, because their drivers decode
   sequentially and re-decode from the start for every window above the last one read.
-- :class:`ClassMapWriter` writes ``<stem>_classes.tif`` (class ids, the source's CRS and transform, a
-  colour table) and ``<stem>_color.png`` as rows arrive, through temporary files that replace the outputs
+- :class:`ClassMapWriter` writes ``<stem>_classes.tif`` (class codes of the model's label files, the
+  source's CRS and transform, a nodata value, a colour table and the class names as band tags) and
+  ``<stem>_color.png`` (no data transparent) as rows arrive, through temporary files that replace the outputs
   only once complete, so an interrupted run leaves no partial output under the final names;
   ``tools/infer_tiles.py`` writes the colours' legend beside them (``<stem>_legend.png``).
 """
@@ -24,11 +25,12 @@ from rasterio.windows import Window
 from torch import nn
 
 from ..utils.windows import IntPair, as_pair
-from .tiled_inference import iter_class_rows
+from .tiled_inference import ClassCoding, iter_class_rows, label_coding
 
 
 class RasterScene:
-    """A raster file as a :class:`~rs_ssl_plugin.apis.tiled_inference.Scene`; errors name the file."""
+    """A raster file as a :class:`~rs_ssl_plugin.apis.tiled_inference.Scene` (with the file's nodata value);
+    errors name the file."""
 
     def __init__(self, path: str):
         self.path = path
@@ -40,6 +42,7 @@ class RasterScene:
             raise OSError(f'cannot read scene {path}: {error}') from error
         self.height, self.width, self.count = self._dataset.height, self._dataset.width, self._dataset.count
         self.crs, self.transform = self._dataset.crs, self._dataset.transform
+        self.nodata = self._dataset.nodata
         self._pixels = None if self._dataset.driver == 'GTiff' else self._read_window(None)
 
     def _read_window(self, window: Optional[Window]) -> np.ndarray:
@@ -68,12 +71,13 @@ class RasterScene:
 
 
 class ArrayScene:
-    """An in-memory ``(bands, height, width)`` array as a scene (bands in the order the file stores them)."""
+    """An in-memory ``(bands, height, width)`` array as a scene (bands in the order the file stores them);
+    ``nodata`` marks pixels without data, as NaN always does."""
 
-    def __init__(self, pixels: np.ndarray):
+    def __init__(self, pixels: np.ndarray, nodata: Optional[float] = None):
         if pixels.ndim != 3:
             raise ValueError(f'expected a (bands, height, width) array, got shape {pixels.shape}')
-        self.pixels = pixels
+        self.pixels, self.nodata = pixels, nodata
         self.count, self.height, self.width = pixels.shape
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -81,25 +85,31 @@ class ArrayScene:
         return self.pixels[:, top:bottom, left:right]
 
 
+PNG_COLOUR_TYPES = {3: 2, 4: 6}  # channels -> PNG colour type (truecolour, truecolour with alpha)
+
+
 class PngRowWriter:
-    """Streams an 8-bit RGB PNG to ``path`` row band by row band (PIL needs the whole image in memory).
+    """Streams an 8-bit RGB (``channels=3``) or RGBA (``channels=4``) PNG to ``path`` row band by row band
+    (PIL needs the whole image in memory).
 
     PNG layout: signature, ``IHDR``, ``IDAT`` chunks holding one zlib stream of the rows (each row prefixed
     with filter type 0), ``IEND``; every chunk is length, type, data and the CRC-32 of type and data.
     """
 
-    def __init__(self, path: str, width: int, height: int, level: int = 1):
+    def __init__(self, path: str, width: int, height: int, level: int = 1, channels: int = 3):
+        if channels not in PNG_COLOUR_TYPES:
+            raise ValueError(f'a PNG row writer takes 3 (RGB) or 4 (RGBA) channels, got {channels}')
         self.height, self.rows_written = height, 0
         self._file = open(path, 'wb')
         self._compressor = zlib.compressobj(level)
         self._file.write(b'\x89PNG\r\n\x1a\n')
-        self._chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0))
+        self._chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0))
 
     def _chunk(self, kind: bytes, data: bytes) -> None:
         self._file.write(struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data)))
 
     def write(self, rgb_rows: np.ndarray) -> None:
-        """Append ``(rows, width, 3)`` uint8 rows."""
+        """Append ``(rows, width, channels)`` uint8 rows."""
         rows = np.concatenate([np.zeros((len(rgb_rows), 1), np.uint8), rgb_rows.reshape(len(rgb_rows), -1)], 1)
         data = self._compressor.compress(rows.tobytes())
         if data:
@@ -122,36 +132,50 @@ class PngRowWriter:
 class ClassMapWriter:
     """Writes the class map of one scene to ``tif_path`` and its colour rendering to ``png_path``.
 
-    ``palette`` gives an RGB colour per class id. Call :meth:`write` with consecutive row bands, then
-    :meth:`commit`; :meth:`discard` removes the temporary files instead. Outputs are only ever replaced by
-    :meth:`commit`; refusing to overwrite existing ones is the caller's decision.
+    Rows hold class codes in ``coding``: code ``i + coding.offset`` is class ``i``, named ``class_names[i]``
+    and coloured ``palette[i]`` (RGB); ``coding.nodata`` is the GeoTIFF's nodata value, transparent in its
+    colour table and in the PNG. The GeoTIFF's band carries the names as tags ``class_<code>``. Call
+    :meth:`write` with consecutive row bands, then :meth:`commit`; :meth:`discard` removes the temporary
+    files instead. Outputs are only ever replaced by :meth:`commit`; refusing to overwrite existing ones is
+    the caller's decision.
     """
 
     def __init__(self, tif_path: str, png_path: str, scene: RasterScene, palette: Sequence[Sequence[int]],
-                 dtype: str = 'uint8'):
+                 class_names: Sequence[str], coding: ClassCoding):
+        if len(palette) < len(class_names):
+            raise ValueError(f'{len(palette)} palette colours for {len(class_names)} classes')
         self.tif_path, self.png_path = tif_path, png_path
         self._tif_tmp, self._png_tmp = _temporary_name(tif_path), _temporary_name(png_path)
-        self.palette = np.asarray(palette, np.uint8).reshape(-1, 3)
+        codes = coding.codes(len(class_names))
+        colours = {code: tuple(int(c) for c in rgb) + (255, ) for code, rgb in zip(codes, palette)}
+        colours[coding.nodata] = (0, 0, 0, 0)
+        self._rgba = np.zeros((max(colours) + 1, 4), np.uint8)  # code -> colour; codes of no class stay 0
+        self._rgba[list(colours)] = list(colours.values())
+        self._valid = np.zeros(len(self._rgba), bool)
+        self._valid[list(colours)] = True
         with warnings.catch_warnings():  # no CRS for PNG sources
             warnings.simplefilter('ignore', NotGeoreferencedWarning)
             self._tif = rasterio.open(
                 self._tif_tmp, 'w', driver='GTiff', width=scene.width, height=scene.height, count=1,
-                dtype=dtype, crs=scene.crs, transform=scene.transform, tiled=True, blockxsize=256,
-                blockysize=256, compress='deflate', zlevel=1)
-        if dtype == 'uint8':
-            self._tif.write_colormap(1, {i: tuple(int(c) for c in rgb) + (255,)
-                                         for i, rgb in enumerate(self.palette)})
-        self._png = PngRowWriter(self._png_tmp, scene.width, scene.height)
+                dtype=coding.dtype, crs=scene.crs, transform=scene.transform, nodata=coding.nodata, tiled=True,
+                blockxsize=256, blockysize=256, compress='deflate', zlevel=1)
+        self._tif.write_colormap(1, colours)
+        self._tif.set_band_description(1, f'class code (class index + {coding.offset}; {coding.nodata} = no data)')
+        self._tif.update_tags(1, **{f'class_{code}': name for code, name in zip(codes, class_names)})
+        self._png = PngRowWriter(self._png_tmp, scene.width, scene.height, channels=4)
         self._next_row = 0
 
     def write(self, top: int, classes: np.ndarray) -> None:
-        """Write the ``(rows, width)`` class ids of scene rows ``top:top + rows`` (bands in order)."""
+        """Write the ``(rows, width)`` class codes of scene rows ``top:top + rows`` (bands in order)."""
         if top != self._next_row:
             raise ValueError(f'expected rows from {self._next_row}, got {top}')
-        if classes.max(initial=0) >= len(self.palette):
-            raise ValueError(f'class id {int(classes.max())} has no palette colour ({len(self.palette)} given)')
+        unknown = classes >= len(self._valid)
+        unknown[~unknown] = ~self._valid[classes[~unknown]]
+        if unknown.any():
+            raise ValueError(f'class code {int(classes[unknown][0])} is neither a class nor no data '
+                             f'(codes {sorted(np.flatnonzero(self._valid).tolist())})')
         self._tif.write(classes, 1, window=Window(0, top, classes.shape[1], classes.shape[0]))
-        self._png.write(np.take(self.palette, classes, axis=0))
+        self._png.write(np.take(self._rgba, classes, axis=0))
         self._next_row += classes.shape[0]
 
     def commit(self) -> None:
@@ -176,19 +200,22 @@ def _temporary_name(path: str) -> str:
 
 
 def segment_raster(model, scene: RasterScene, tif_path: str, png_path: str, palette: Sequence[Sequence[int]],
-                   crop_size, stride, **options) -> None:
+                   crop_size, stride, names: Optional[Sequence[str]] = None,
+                   coding: Optional[ClassCoding] = None, **options) -> None:
     """Segment an opened raster with tiled inference and write its class map and colour PNG.
 
-    Finished row bands are written by a background thread while the next ones are computed. ``options``
-    are those of :func:`~rs_ssl_plugin.apis.tiled_inference.iter_blended_logits`. Existing outputs are
-    replaced, once complete: check for them first where that must not happen.
+    Codes follow ``coding`` (default :func:`~rs_ssl_plugin.apis.tiled_inference.label_coding`, the model's
+    label files); ``names`` of the classes default to :func:`class_names` of the model. Finished row bands are written
+    by a background thread while the next ones are computed. ``options`` are those of
+    :func:`~rs_ssl_plugin.apis.tiled_inference.iter_blended_logits`. Existing outputs are replaced, once
+    complete: check for them first where that must not happen.
     """
-    dtype = 'uint8' if model.out_channels <= 256 else 'uint16'
-    writer = ClassMapWriter(tif_path, png_path, scene, palette, dtype)
+    coding = coding or label_coding(model)
+    writer = ClassMapWriter(tif_path, png_path, scene, palette, names or class_names(model), coding)
     try:
         with ThreadPoolExecutor(max_workers=1) as io:
             pending = None
-            for top, classes in iter_class_rows(model, scene, crop_size, stride, **options):
+            for top, classes in iter_class_rows(model, scene, crop_size, stride, coding, **options):
                 if pending is not None:
                     pending.result()  # at most one band waits, so memory stays bounded
                 pending = io.submit(writer.write, top, classes)

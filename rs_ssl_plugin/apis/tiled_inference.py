@@ -13,14 +13,20 @@ equals stock slide inference (the mean of the overlapping window logits). What d
   reading the next strip overlaps the forward pass of the current one; on CUDA the strip is copied from
   pinned memory asynchronously;
 - ``'cosine'`` and ``'ramp'`` blending weight each window's logits by a separable window that falls off
-  towards its borders, where a network sees the least context, so seams between windows disappear.
+  towards its borders, where a network sees the least context, so seams between windows disappear;
+- no-data pixels (NaN in any band, or the scene's ``nodata`` value in every band) enter the network as the
+  data preprocessor's mean (0 after normalisation), so they cannot spread NaN or extreme values to their
+  neighbours, and come out as NaN logits and the coding's no-data class code.
 """
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
 import torch
+from mmseg.registry import DATASETS
 from torch import Tensor, nn
 
 from ..datasets.checks import ValueRange, to_pipeline_values
@@ -31,10 +37,12 @@ AMP_DTYPES = {'none': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 
 class Scene(Protocol):
-    """What the inference reads from: a ``count``-band raster of ``height x width`` pixels."""
+    """What the inference reads from: a ``count``-band raster of ``height x width`` pixels; ``nodata`` is the
+    value that marks pixels without data (in every band), ``None`` when only NaN does."""
     height: int
     width: int
     count: int
+    nodata: Optional[float]
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` array."""
@@ -76,6 +84,18 @@ def _input_transform(model: nn.Module, bands: int) -> Tuple[Optional[Tensor], Op
     return mean.float(), std.float(), reverse
 
 
+def no_data_mask(pixels: np.ndarray, nodata: Optional[float]) -> np.ndarray:
+    """``(rows, cols)`` bool mask of the ``(bands, rows, cols)`` pixels without data: NaN in any band (nothing
+    can be computed from it), or ``nodata`` in every band (GDAL's dataset mask: a pixel is valid while any
+    band holds a value)."""
+    missing = np.zeros(pixels.shape[1:], bool)
+    if np.issubdtype(pixels.dtype, np.floating):
+        missing |= np.isnan(pixels).any(0)
+    if nodata is not None and not np.isnan(nodata):
+        missing |= (pixels == nodata).all(0)
+    return missing
+
+
 def _batches(windows: List[Window], batch_size: int) -> List[List[Window]]:
     if batch_size < 1:
         raise ValueError(f'batch_size must be positive, got {batch_size}')
@@ -101,14 +121,14 @@ def iter_blended_logits(model: nn.Module,
                         color_type: str = 'color') -> Iterator[Tuple[int, Tensor]]:
     """Yield ``(top, logits)`` for consecutive row bands of the scene, top to bottom.
 
-    ``logits`` is a float32 ``(out_channels, rows, scene.width)`` tensor on the model's device holding the
-    weighted mean of the logits of all windows covering those rows (before softmax, like the
-    ``slide_inference`` output of mmseg). ``progress`` is called with the number of windows of each finished
-    batch. The model must be an mmseg segmentor with ``encode_decode`` in eval mode. ``value_range`` and
-    ``color_type`` are those of the image loader the model was trained with
-    (:func:`~rs_ssl_plugin.apis.scene_io.image_loading`): pixels get the values the loader would have given
-    (:func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`), so a 16-bit scene needs the loader's
-    ``value_range`` or ``color_type='unchanged'``.
+    ``logits`` is a float32 ``(out_channels, rows, scene.width)`` tensor on the model's device holding the weighted
+    mean of the logits of all windows covering those rows (before softmax, like the ``slide_inference`` output of
+    mmseg); it is NaN at pixels without data (:func:`no_data_mask` with the scene's ``nodata``), which enter the
+    network as the preprocessor's mean. ``progress`` is called with the number of windows of each finished batch.
+    The model must be an mmseg segmentor with ``encode_decode`` in eval mode. ``value_range`` and ``color_type`` are
+    those of the image loader the model was trained with (:func:`~rs_ssl_plugin.apis.scene_io.image_loading`):
+    pixels get the values the loader would have given (:func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`),
+    so a 16-bit scene needs the loader's ``value_range`` or ``color_type='unchanged'``.
     """
     if blend not in BLEND_MODES:
         raise ValueError(f'blend must be one of {BLEND_MODES}, got {blend!r}')
@@ -129,24 +149,35 @@ def iter_blended_logits(model: nn.Module,
     autocast = (torch.autocast(device.type, dtype=AMP_DTYPES[amp]) if AMP_DTYPES[amp] is not None
                 else nullcontext())
 
-    def read_strip(batch: List[Window]) -> Tensor:
+    def read_strip(batch: List[Window]) -> Tuple[Tensor, Optional[Tensor]]:
+        """The batch's pixels in pipeline values and their no-data mask (``None`` when every pixel has data)."""
         top, bottom, left, right = _strip_bounds(batch)
-        strip = np.ascontiguousarray(scene.read(top, bottom, left, right))
+        strip = scene.read(top, bottom, left, right)
+        missing = no_data_mask(strip, nodata)
+        if missing.any():  # any finite stand-in will do: these pixels are set to the mean after normalising
+            strip = np.where(missing, np.zeros((), strip.dtype), strip)
+        strip = np.ascontiguousarray(strip)
         strip = to_pipeline_values(strip, scene_name, value_range, color_type == 'unchanged', band_axis=0)
         if strip.dtype != np.uint8:  # torch lacks arithmetic on uint16/uint32 tensors
             strip = strip.astype(np.float32)
         strip = torch.from_numpy(strip)
-        return strip.pin_memory() if device.type == 'cuda' else strip
+        mask = torch.from_numpy(missing) if missing.any() else None
+        if device.type == 'cuda':
+            return strip.pin_memory(), None if mask is None else mask.pin_memory()
+        return strip, mask
 
     scene_name = getattr(scene, 'path', 'the scene')
+    nodata = getattr(scene, 'nodata', None)
+    no_data = torch.zeros(band_rows, scene.width, dtype=torch.bool, device=device)
     band_top = 0  # scene row held in row 0 of the band
     with ThreadPoolExecutor(max_workers=1) as reader:
         next_strip = reader.submit(read_strip, batches[0])
         for index, batch in enumerate(batches):
-            strip = next_strip.result().to(device, non_blocking=True)
+            strip, strip_mask = next_strip.result()
+            strip = strip.to(device, non_blocking=True)
             if index + 1 < len(batches):
                 next_strip = reader.submit(read_strip, batches[index + 1])
-            strip_top, _, strip_left, _ = _strip_bounds(batch)
+            strip_top, strip_bottom, strip_left, strip_right = _strip_bounds(batch)
             crops = torch.stack([strip[:, y1 - strip_top:y2 - strip_top, x1 - strip_left:x2 - strip_left]
                                  for y1, y2, x1, x2 in batch])
             if reverse:
@@ -154,6 +185,12 @@ def iter_blended_logits(model: nn.Module,
             inputs = crops.float()
             if mean is not None:
                 inputs = (inputs - mean) / std
+            if strip_mask is not None:
+                strip_mask = strip_mask.to(device, non_blocking=True)
+                no_data[strip_top - band_top:strip_bottom - band_top, strip_left:strip_right] |= strip_mask
+                window_masks = torch.stack([strip_mask[y1 - strip_top:y2 - strip_top, x1 - strip_left:x2 - strip_left]
+                                            for y1, y2, x1, x2 in batch])
+                inputs = inputs.masked_fill(window_masks[:, None], 0.0)  # the mean of the normalised input
             if channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             with autocast:
@@ -171,12 +208,14 @@ def iter_blended_logits(model: nn.Module,
             finished_to = batches[index + 1][0][0] if index + 1 < len(batches) else scene.height
             done = finished_to - band_top
             if done > 0:
-                yield band_top, logit_sum[:, :done] / weight_sum[:done]
+                yield band_top, (logit_sum[:, :done] / weight_sum[:done]).masked_fill(no_data[:done], float('nan'))
                 kept = band_rows - done
                 logit_sum[:, :kept] = logit_sum[:, done:].clone()
                 logit_sum[:, kept:] = 0
                 weight_sum[:kept] = weight_sum[done:].clone()
                 weight_sum[kept:] = 0
+                no_data[:kept] = no_data[done:].clone()
+                no_data[kept:] = False
                 band_top = finished_to
 
 
@@ -188,12 +227,58 @@ def logits_to_classes(logits: Tensor, model: nn.Module) -> Tensor:
     return logits.argmax(0)
 
 
+@dataclass(frozen=True)
+class ClassCoding:
+    """How class indices are written: ``index + offset``, ``nodata`` for pixels without data, in ``dtype``."""
+    offset: int
+    nodata: int
+    dtype: str
+
+    def codes(self, num_classes: int) -> range:
+        """The codes of class indices ``0..num_classes-1``."""
+        return range(self.offset, self.offset + num_classes)
+
+
+def uses_reduce_zero_label(model: nn.Module) -> bool:
+    """Whether the model's dataset reads its label files with ``reduce_zero_label``: the checkpoint's
+    ``dataset_meta`` (mmseg's datasets record it there), else the config's test dataset, else that dataset
+    class's default (``CheckedPotsdamDataset``: True)."""
+    meta = getattr(model, 'dataset_meta', None) or {}
+    if 'reduce_zero_label' in meta:
+        return bool(meta['reduce_zero_label'])
+    dataset = ((getattr(model, 'cfg', None) or {}).get('test_dataloader') or {}).get('dataset') or {}
+    if 'reduce_zero_label' in dataset:
+        return bool(dataset['reduce_zero_label'])
+    dataset_class = DATASETS.get(dataset['type']) if 'type' in dataset else None
+    if dataset_class is None:
+        return False
+    default = inspect.signature(dataset_class).parameters.get('reduce_zero_label')
+    return bool(default is not None and default.default is True)
+
+
+def label_coding(model: nn.Module) -> ClassCoding:
+    """The coding of the model's label files, which ``tools/test.py --out`` and mmseg's ``IoUMetric`` also
+    write: with ``reduce_zero_label`` class ``i`` is ``i + 1`` and 0 (the labels' ignored value) marks no
+    data; otherwise class ``i`` is ``i`` and no data is 255 (mmseg's ignore index), 65535 for more than 255
+    classes."""
+    num_classes = max(model.out_channels, 2)  # one output channel = binary: classes 0 and 1
+    if uses_reduce_zero_label(model):
+        return ClassCoding(offset=1, nodata=0, dtype='uint8' if num_classes <= 255 else 'uint16')
+    if num_classes <= 255:
+        return ClassCoding(offset=0, nodata=255, dtype='uint8')
+    return ClassCoding(offset=0, nodata=65535, dtype='uint16')
+
+
 def iter_class_rows(model: nn.Module, scene: Scene, crop_size: IntPair, stride: IntPair,
-                    **options) -> Iterator[Tuple[int, np.ndarray]]:
+                    coding: Optional[ClassCoding] = None, **options) -> Iterator[Tuple[int, np.ndarray]]:
     """Yield ``(top, classes)`` row bands of the predicted class map: ``classes`` is a host ``(rows, width)``
-    uint8 array (uint16 for more than 256 classes). The argmax runs on the model's device, so only class ids
-    cross to the host. ``options`` are those of :func:`iter_blended_logits`."""
-    dtype = torch.uint8 if model.out_channels <= 256 else torch.int32
+    array of class codes in ``coding`` (default :func:`label_coding`: the model's label files), with the
+    coding's ``nodata`` where the scene has no data. The argmax runs on the model's device, so only class
+    codes cross to the host. ``options`` are those of :func:`iter_blended_logits`."""
+    coding = coding or label_coding(model)
     for top, logits in iter_blended_logits(model, scene, crop_size, stride, **options):
-        classes = logits_to_classes(logits, model).to(dtype).cpu().numpy()
-        yield top, classes if dtype == torch.uint8 else classes.astype(np.uint16)
+        codes = logits_to_classes(logits, model).to(torch.int32) + coding.offset
+        codes = codes.masked_fill(logits[0].isnan(), coding.nodata)
+        if coding.dtype == 'uint8':  # cast on the device: a quarter of the bytes cross to the host
+            codes = codes.to(torch.uint8)
+        yield top, codes.cpu().numpy().astype(coding.dtype, copy=False)

@@ -129,11 +129,21 @@ def to_pipeline_values(img: np.ndarray, path: str, value_range: Optional[ValueRa
       ``color_type='unchanged'``: band-agnostic pipelines normalising with per-band mean/std in the file's
       units, e.g. the Potsdam converter's ``train_band_statistics``);
     - any other image (16-bit or float for ``color_type='color'``, whose RGB augmentations, ``mean``/``std``
-      and pre-trained weights assume 0..255) is refused with an error naming ``path``.
+      and pre-trained weights assume 0..255) is refused with an error naming ``path``;
+    - a float image holding NaN (no data) or infinite values is refused, naming ``path``, whatever the
+      settings: cast to uint8 NaN became an arbitrary class-like value. ``tools/infer_tiles.py`` masks such
+      pixels itself before calling this.
 
     The loaders apply it in training and testing, mmseg's inference API through them, and
     ``tools/infer_tiles.py`` with the settings of the config's test pipeline, so all see the same values.
     """
+    if np.issubdtype(img.dtype, np.floating):
+        non_finite = np.count_nonzero(~np.isfinite(img))
+        if non_finite:
+            raise ValueError(f'image {path} holds {non_finite} NaN or infinite value(s) (no data); the loaders '
+                             'refuse them: fill those pixels and set them to the ignore index (255) in the label '
+                             'map, or segment the scene with tools/infer_tiles.py, which masks NaN and the '
+                             "file's nodata value")
     if value_range is None:
         if img.dtype == np.uint8 or unchanged:
             return img

@@ -140,15 +140,24 @@ def enable_tta(cfg: Config) -> None:
 
 
 def enable_per_class_report(cfg: Config, out_dir: str, force: bool) -> None:
-    """Have ``PerClassSegMetric`` write its report to ``out_dir``: configured as the test evaluator, or
-    added beside another evaluator (its keys then read ``per_class/...``)."""
+    """Have ``PerClassSegMetric`` write its report to ``out_dir``: the configured one, else in place of
+    mmseg's ``IoUMetric`` (same ``ignore_index`` and ``prefix``; its ``aAcc``, ``mIoU``, ``mPrecision`` and
+    ``mRecall`` are equal, its ``mF1`` replaces ``mFscore``), else beside the other evaluators (its keys then
+    read ``per_class/...``). Keeping ``IoUMetric`` beside it printed two per-class tables whose F-score means
+    disagreed (``mFscore`` leaves out the classes without a true positive, ``mF1`` counts them as 0)."""
     require_empty_output_dir(out_dir, force)
     report = dict(output_dir=out_dir, save_predictions=True, overwrite=force)
     evaluator = cfg.test_evaluator
-    if isinstance(evaluator, dict) and evaluator.get('type') == 'PerClassSegMetric':
-        evaluator.update(report)
-        return
     evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
+    for index, metric in enumerate(evaluators):
+        if metric.get('type') == 'PerClassSegMetric':
+            metric.update(report)
+            return
+        if metric.get('type') == 'IoUMetric':
+            kept = {key: metric[key] for key in ('ignore_index', 'prefix', 'collect_device') if key in metric}
+            evaluators[index] = dict(type='PerClassSegMetric', **kept, **report)
+            cfg.test_evaluator = evaluators if isinstance(evaluator, (list, tuple)) else evaluators[0]
+            return
     ignore_index = evaluators[0].get('ignore_index', 255) if evaluators else 255
     cfg.test_evaluator = evaluators + [dict(type='PerClassSegMetric', prefix='per_class', ignore_index=ignore_index,
                                             **report)]

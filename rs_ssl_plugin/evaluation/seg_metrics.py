@@ -92,10 +92,10 @@ class PerClassSegMetric(BaseMetric):
 
     Args:
         ignore_index (int): Label value left out of the evaluation. Defaults to 255.
-        output_dir (str, optional): If given, writes there ``per_class_metrics.csv``, ``metrics.json`` (scores
-            and the raw confusion matrix) and ``confusion_matrix.png``. Files of another run are not
-            overwritten unless ``overwrite``; this metric's own files are refreshed at every evaluation.
-            Defaults to None.
+        output_dir (str, optional): If given, writes there ``per_class_metrics.csv``, ``metrics.json`` (scores,
+            ``null`` where undefined, and the raw confusion matrix) and ``confusion_matrix.png``. Files of
+            another run are not overwritten unless ``overwrite``; this metric's own files are refreshed at
+            every evaluation. Defaults to None.
         save_predictions (bool): Also write each prediction as a colour PNG (the dataset palette) to
             ``output_dir/pred_colour/<image name>.png``, and the palette's legend (class names and colours) to
             ``output_dir/pred_colour_legend.png``; needs ``output_dir``. Defaults to False.
@@ -190,7 +190,9 @@ class PerClassSegMetric(BaseMetric):
                 f.write(f'{cls},' + ','.join(f'{100 * scores[k][i]:.4f}' for k in PER_CLASS)
                         + f',{int(matrix[i].sum())}\n')
         with open(self._claim(osp.join(self.output_dir, 'metrics.json')), 'w') as f:
-            json.dump(dict(metrics=metrics, classes=classes, confusion_matrix=matrix.astype(int).tolist(),
+            # NaN (a score whose denominator is 0) is not JSON: json.dump would write a bare NaN
+            scores_or_null = {key: None if np.isnan(value) else value for key, value in metrics.items()}
+            json.dump(dict(metrics=scores_or_null, classes=classes, confusion_matrix=matrix.astype(int).tolist(),
                            confusion_matrix_layout='rows = ground truth, columns = prediction, pixels'),
-                      f, indent=2, allow_nan=True)
+                      f, indent=2, allow_nan=False)
         save_confusion_image(matrix, classes, self._claim(osp.join(self.output_dir, 'confusion_matrix.png')))

@@ -233,8 +233,9 @@ def test_png_input_gives_the_same_classes_as_geotiff(tool, model_files, tmp_path
         classes = a.read(1)
         np.testing.assert_array_equal(classes, b.read(1))
         assert a.crs is None
-    colour = np.asarray(Image.open(tmp_path / 'out' / 'a_color.png'))
-    np.testing.assert_array_equal(colour, np.asarray(get_palette('cityscapes'), np.uint8)[classes])
+    colour = np.asarray(Image.open(tmp_path / 'out' / 'a_color.png'))  # RGBA: opaque where there is data
+    np.testing.assert_array_equal(colour[..., :3], np.asarray(get_palette('cityscapes'), np.uint8)[classes])
+    assert (colour[..., 3] == 255).all()
 
 
 def test_tool_refuses_to_overwrite_without_force(tool, model_files, tmp_path):
@@ -340,3 +341,93 @@ def test_tool_refuses_checkpoints_of_another_model_and_names_unreadable_ones(too
     with pytest.raises(SystemExit, match=f'{truncated} is not a readable torch checkpoint'):
         run_tool(tool, (config, str(truncated)), tmp_path / 'scene.tif', '--out-dir', tmp_path / 'out')
     assert not (tmp_path / 'out').exists()
+
+
+# No data and class coding -------------------------------------------------------------------------------------
+
+def test_no_data_pixels_enter_the_network_as_the_mean_and_leave_as_nan(model):
+    """NaN pixels, and pixels at the scene's nodata value in every band, are filled with the preprocessor's
+    mean before the network, so the logits of every other pixel equal those of the scene with the mean
+    there (NaN used to spread to every window it touched); theirs are NaN."""
+    scene = rgb_scene(120, 150, seed=11).astype(np.float32)
+    mean = np.broadcast_to(model.data_preprocessor.mean.view(3, 1, 1).numpy(), scene.shape)  # bgr_to_rgb: band i
+    nan_block, nodata_block = np.zeros((120, 150), bool), np.zeros((120, 150), bool)
+    nan_block[30:60, 40:90] = True
+    nodata_block[100:, :20] = True
+    with_gaps = scene.copy()
+    with_gaps[:, nan_block] = np.nan
+    with_gaps[:, nodata_block] = -9999.0
+    with_gaps[1, 0, 0] = -9999.0  # one band at the nodata value does not make a pixel no data
+    options = dict(color_type='unchanged', batch_size=4)
+    for nodata, missing in ((None, nan_block), (-9999.0, nan_block | nodata_block)):
+        gappy = ArrayScene(with_gaps) if nodata is None else ArrayScene(with_gaps, nodata=nodata)
+        logits = torch.cat([band for _, band in iter_blended_logits(model, gappy, CROP, STRIDE, **options)], 1)
+        reference = ArrayScene(np.where(missing, mean, with_gaps))
+        expected = torch.cat([band for _, band in iter_blended_logits(model, reference, CROP, STRIDE, **options)], 1)
+        valid = ~torch.from_numpy(missing)
+        assert torch.isnan(logits).all(0).numpy().tolist() == missing.tolist()
+        torch.testing.assert_close(logits[:, valid], expected[:, valid])
+
+
+def float_scene_with_gaps(path, nodata=-9999.0):
+    """A float32 reflectance GeoTIFF (values 0..1, UTM CRS) with a NaN block and a block at ``nodata``."""
+    pixels = rgb_scene(150, 190, seed=12).astype(np.float32) / 255
+    pixels[:, 5:25, 10:40] = np.nan
+    pixels[:, 140:, 175:] = nodata
+    with rasterio.open(path, 'w', driver='GTiff', width=190, height=150, count=3, dtype='float32', nodata=nodata,
+                       crs='EPSG:32633', transform=from_origin(368000.0, 5808000.0, 0.05, 0.05)) as dst:
+        dst.write(pixels)
+    missing = np.zeros((150, 190), bool)
+    missing[5:25, 10:40] = missing[140:, 175:] = True
+    return missing
+
+
+@pytest.mark.parametrize('reduce_zero_label', [True, False])
+def test_tool_writes_no_data_and_the_label_file_coding(model, tool, tmp_path, reduce_zero_label):
+    """A float32 GeoTIFF with NaN and nodata blocks through the tool (value_range (0, 1)): those pixels are the
+    output's nodata value; classes are coded as in the label files (+1 with reduce_zero_label, as tools/test.py
+    --out writes them), with the class names as band tags and a colour table; the PNG is transparent there."""
+    missing = float_scene_with_gaps(tmp_path / 'reflectance.tif')
+    config, checkpoint = str(tmp_path / 'float.py'), str(tmp_path / 'tiny.pth')
+    loader = dict(type='CheckedLoadImageFromFile', value_range=(0, 1))
+    Config(dict(model=MODEL_CFG, default_scope='mmseg',
+                test_dataloader=dict(dataset=dict(pipeline=[loader, dict(type='PackSegInputs')])))).dump(config)
+    meta = dict(classes=POTSDAM_CLASSES, palette=PALETTE, reduce_zero_label=reduce_zero_label)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=meta)), checkpoint)
+    run_tool(tool, (config, checkpoint), tmp_path / 'reflectance.tif', '--out-dir', tmp_path / 'out', '--blend',
+             'uniform')
+    nodata, first = (0, 1) if reduce_zero_label else (255, 0)
+    with rasterio.open(tmp_path / 'out' / 'reflectance_classes.tif') as result:
+        codes = result.read(1)
+        assert result.nodata == nodata and result.crs.to_epsg() == 32633
+        assert result.tags(1) == {f'class_{first + i}': name for i, name in enumerate(POTSDAM_CLASSES)}
+        assert result.colormap(1)[first + 1] == (0, 0, 255, 255) and result.colormap(1)[nodata] == (0, 0, 0, 0)
+        assert f'{nodata} = no data' in result.descriptions[0]
+    assert (codes[missing] == nodata).all()
+    assert set(np.unique(codes[~missing])) <= set(range(first, first + 6))
+    filled = rgb_scene(150, 190, seed=12)  # the same scene in 8-bit values, gaps outside the compared pixels
+    logits = stock_slide_logits(model, filled)
+    far = np.ones_like(missing)  # pixels no window shares with a gap: as mmseg predicts the gap-free scene
+    for y1, y2, x1, x2 in slide_windows(150, 190, CROP, STRIDE):
+        if missing[y1:y2, x1:x2].any():
+            far[y1:y2, x1:x2] = False
+    assert far.sum() > 0
+    np.testing.assert_array_equal(codes[far], logits.argmax(0).numpy()[far] + first)
+    rgba = np.asarray(Image.open(tmp_path / 'out' / 'reflectance_color.png'))
+    assert rgba.shape == (150, 190, 4) and (rgba[..., 3] == np.where(missing, 0, 255)).all()
+
+
+def test_label_coding_follows_the_dataset_of_a_checkpoint_without_that_meta():
+    """Without reduce_zero_label in dataset_meta, the config's test dataset decides: Potsdam's class default
+    (True) gives index + 1 with 0 = no data, the Shaanxi buildings 0-based with 255 = no data."""
+    from types import SimpleNamespace
+
+    from helpers.tools import REPO
+    from rs_ssl_plugin.apis.tiled_inference import ClassCoding, label_coding
+    codings = {}
+    for name in ('upernet_r50_random_potsdam', 'upernet_r50_random_shaanxi-buildings'):
+        cfg = Config.fromfile(f'{REPO}/configs/{name}.py')
+        model = SimpleNamespace(cfg=cfg, out_channels=cfg.model.decode_head.num_classes, dataset_meta=dict(classes=()))
+        codings[name] = label_coding(model)
+    assert codings == {'upernet_r50_random_potsdam': ClassCoding(offset=1, nodata=0, dtype='uint8'),
+                       'upernet_r50_random_shaanxi-buildings': ClassCoding(offset=0, nodata=255, dtype='uint8')}

@@ -84,3 +84,24 @@ def test_segmentation_pipeline_gets_the_8_bit_values(tmp_path):
         mapped = run_seeded(Compose(pipeline), dict(sample, img_path=deep))
         assert torch.equal(mapped['inputs'], reference['inputs'])
         assert torch.equal(mapped['data_samples'].gt_sem_seg.data, reference['data_samples'].gt_sem_seg.data)
+
+
+@pytest.mark.parametrize('loader', [dict(value_range=(0, 1)), dict(color_type='unchanged')])
+def test_loader_refuses_nan_naming_the_file(tmp_path, loader):
+    """A float32 GeoTIFF with a NaN block: cast to uint8 NaN used to become a class-like value (0 here)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from rs_ssl_plugin.datasets.transforms.loading import CheckedLoadImageFromFile
+    pixels = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    pixels[:, 4:8, 4:8] = np.nan
+    path = str(tmp_path / 'reflectance.tif')
+    with rasterio.open(path, 'w', driver='GTiff', width=16, height=16, count=3, dtype='float32', crs='EPSG:32633',
+                       transform=from_origin(368000.0, 5808000.0, 1.0, 1.0)) as dst:
+        dst.write(pixels)
+    with pytest.raises(ValueError, match=r'reflectance.tif holds 48 NaN or infinite value\(s\)'):
+        CheckedLoadImageFromFile(**loader).transform(dict(img_path=path))
+    pixels[:, 4:8, 4:8] = 0.5
+    with rasterio.open(path, 'r+') as dst:
+        dst.write(pixels)
+    assert CheckedLoadImageFromFile(**loader).transform(dict(img_path=path))['img'].shape == (16, 16, 3)

@@ -103,6 +103,20 @@ def test_report_files_and_colour_predictions(tmp_path):
         evaluate(build_metric(dict(type='PerClassSegMetric', output_dir=str(tmp_path))), data)
 
 
+def test_metrics_json_is_valid_json_with_null_for_undefined_scores(tmp_path):
+    """A class never predicted has no precision (0/0): metrics.json holds null there, not a bare NaN."""
+    data = samples(2)
+    for sample in data:
+        sample['pred_sem_seg']['data'][sample['pred_sem_seg']['data'] == 4] = 0  # car never predicted
+    evaluate(build_metric(dict(type='PerClassSegMetric', output_dir=str(tmp_path))), data)
+
+    def refuse(constant):
+        raise ValueError(f'metrics.json holds {constant}, which is not JSON')
+
+    summary = json.loads((tmp_path / 'metrics.json').read_text(), parse_constant=refuse)
+    assert summary['metrics']['Precision.car'] is None and summary['metrics']['Recall.car'] == 0.0
+
+
 def test_test_tool_writes_per_class_report(tmp_path):
     info = make_synthetic_potsdam(str(tmp_path / 'data'), num_train=0, num_val=2, num_unlabeled=0, size=64, seed=0)
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', 'upernet_r18_false_synthetic.py'))
@@ -122,7 +136,14 @@ def test_test_tool_writes_per_class_report(tmp_path):
     result = call_tool(*command)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert 'per-class results' in output and 'low_vegetation' in output and 'per_class/mIoU' in output
+    # one table and one set of means: PerClassSegMetric replaces the config's IoUMetric, whose table ('per class
+    # results:') and mFscore (classes without a true positive left out) disagreed with its mF1
+    assert output.count('per-class results') == 1 and 'per class results:' not in output
+    assert 'low_vegetation' in output and 'mIoU: ' in output and 'mF1: ' in output and 'mFscore: ' not in output
+    listed = result.stdout[result.stdout.rindex('wrote:'):].splitlines()[1:]  # every tool ends with what it wrote
+    assert [line.strip().split(' (')[0] for line in listed][-2:] == [str(out_dir), str(tmp_path / 'vis')]
+    assert listed[0].strip().endswith('.log') and listed[1].strip().endswith('.json')
+    assert all(osp.exists(line.strip().split(' (')[0]) for line in listed)
     assert {p.name for p in out_dir.iterdir()} == {'per_class_metrics.csv', 'metrics.json', 'confusion_matrix.png',
                                                   'pred_colour', 'pred_colour_legend.png'}
     assert sorted(p.name for p in (out_dir / 'pred_colour').iterdir()) == ['synth_val_0000.png', 'synth_val_0001.png']
@@ -130,6 +151,13 @@ def test_test_tool_writes_per_class_report(tmp_path):
     assert len(drawn) == 2 and 'synth_val_0000' in drawn[0] and 'synth_val_0001' in drawn[1]
     with pytest.raises(FileExistsError, match='is not empty'):
         enable_per_class_report(Config(dict(test_evaluator=dict(type='IoUMetric'))), str(out_dir), force=False)
+    cfg = Config(dict(test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'], ignore_index=7)))
+    enable_per_class_report(cfg, str(out_dir), force=True)
+    assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=7, output_dir=str(out_dir),
+                                      save_predictions=True, overwrite=True)
+    cfg = Config(dict(test_evaluator=[dict(type='CityscapesMetric', output_dir='x'), dict(type='IoUMetric')]))
+    enable_per_class_report(cfg, str(out_dir), force=True)
+    assert [metric['type'] for metric in cfg.test_evaluator] == ['CityscapesMetric', 'PerClassSegMetric']
     cfg = Config(dict(test_evaluator=dict(type='PerClassSegMetric', ignore_index=0)))
     enable_per_class_report(cfg, str(out_dir), force=True)
     assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=0, output_dir=str(out_dir),
@@ -156,11 +184,12 @@ def test_out_option_writes_label_pngs_with_per_class_metric(tmp_path, reduce_zer
         again.process([], data)
 
 
-def test_out_option_beside_out_dir_goes_to_the_first_evaluator(tmp_path):
+def test_out_option_beside_out_dir_goes_to_the_per_class_metric(tmp_path):
+    """--out-dir puts PerClassSegMetric in place of Potsdam's IoUMetric; --out then writes through it."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_random_potsdam.py'))
     enable_per_class_report(cfg, str(tmp_path / 'report'), force=False)
     enable_label_output(cfg, str(tmp_path / 'labels'))
-    iou, per_class = cfg.test_evaluator
-    assert iou.type == 'IoUMetric' and iou.output_dir == str(tmp_path / 'labels') and iou.keep_results
-    assert 'label_dir' not in per_class
-    build_metric(iou)
+    per_class = cfg.test_evaluator
+    assert per_class.type == 'PerClassSegMetric' and per_class.label_dir == str(tmp_path / 'labels')
+    assert per_class.output_dir == str(tmp_path / 'report')
+    build_metric(per_class)
