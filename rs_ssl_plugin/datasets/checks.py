@@ -5,7 +5,7 @@ Every error names the offending file or folder and says what was expected.
 import os
 import os.path as osp
 import warnings
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import mmcv
@@ -189,11 +189,35 @@ def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int,
                          f'0..{num_classes - 1} (and {ignore_index} = ignore)')
 
 
+def walk_data_folder(root: str) -> Iterator[Tuple[str, List[str], List[str]]]:
+    """``os.walk(root)`` (top-down: callers may prune the folder names in place) that enters every real folder
+    under ``root`` once and none outside it; every folder scan of the datasets goes through it.
+
+    Links to folders below ``root`` are not entered: what they lead to is either inside ``root``, where the
+    walk reaches it anyway (a link to '.' used to repeat the data 41 times, up to the OS's limit of links in a
+    path), or outside it (a link to '..' walked the data folder's siblings). The second kind is left out with
+    a warning naming the link. Links to files are kept, wherever they lead. ``root`` itself may be a link.
+    """
+    real_root = osp.realpath(root)
+    for folder, folders, names in os.walk(root):
+        linked = [name for name in folders if osp.islink(osp.join(folder, name))]
+        for name in linked:
+            link = osp.join(folder, name)
+            target = osp.realpath(link)
+            if osp.commonpath([target, real_root]) != real_root:
+                warnings.warn(f'folder link {link} leads to {target}, outside {root} (real path {real_root}); not '
+                              'followed: a scan stays inside its folder (link the files, or give that folder to '
+                              'the dataset itself)')
+        folders[:] = sorted(set(folders) - set(linked))
+        yield folder, folders, names
+
+
 def list_images(root: str, extensions: Iterable[str]) -> List[str]:
-    """All files under ``root`` (recursively, sorted) whose name ends with one of ``extensions``."""
+    """All files under ``root`` (recursively, sorted, through :func:`walk_data_folder`) whose name ends with one
+    of ``extensions`` (case-insensitive)."""
     extensions = tuple(e.lower() for e in extensions)
     found = []
-    for folder, _, names in os.walk(root, followlinks=True):
+    for folder, _, names in walk_data_folder(root):
         found.extend(osp.join(folder, n) for n in names if n.lower().endswith(extensions))
     return sorted(found)
 
