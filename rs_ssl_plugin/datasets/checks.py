@@ -169,12 +169,14 @@ def check_channels(img: np.ndarray, expected: Union[int, Sequence[int]], path: s
                          'multi-band data)')
 
 
-def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int,
-                    ignore_index: int = 255) -> None:
+def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int, ignore_index: int = 255,
+                    stored: Optional[np.ndarray] = None, conversion: str = '') -> None:
     """Raise ``ValueError`` naming ``path`` for a label map that cannot belong to the image.
 
     The map must be single-channel, have the image's height and width and hold only class indices
-    ``0..num_classes-1`` or ``ignore_index`` (after any ``reduce_zero_label``/``label_map``).
+    ``0..num_classes-1`` or ``ignore_index``. ``label`` holds the class indices, ``stored`` the values as
+    stored in the file when ``conversion`` (e.g. ``'reduce_zero_label'``) made them into others: the error
+    names the stored values, which are the ones to look for in the file, and what they became.
     """
     if label.ndim != 2:
         raise ValueError(f'label map {path} has shape {label.shape}; expected a single-channel index map '
@@ -182,11 +184,14 @@ def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int,
     if tuple(label.shape) != tuple(image_shape[:2]):
         raise ValueError(f'label map {path} is {label.shape[1]}x{label.shape[0]} (WxH) but its image is '
                          f'{image_shape[1]}x{image_shape[0]}')
-    values = np.unique(label)
-    bad = values[(values >= num_classes) & (values != ignore_index)]
-    if bad.size:
-        raise ValueError(f'label map {path} holds values {bad.tolist()} outside the class set '
-                         f'0..{num_classes - 1} (and {ignore_index} = ignore)')
+    outside = (label >= num_classes) & (label != ignore_index)
+    if outside.any():
+        stored = label if stored is None else stored
+        message = (f'label map {path} holds values {np.unique(stored[outside]).tolist()[:10]} outside the class '
+                   f'set 0..{num_classes - 1} (and {ignore_index} = ignore)')
+        if conversion:
+            message += f' after {conversion}, which makes them {np.unique(label[outside]).tolist()[:10]}'
+        raise ValueError(message)
 
 
 def walk_data_folder(root: str) -> Iterator[Tuple[str, List[str], List[str]]]:

@@ -6,14 +6,17 @@ from mmseg.datasets import PotsdamDataset
 from mmseg.registry import DATASETS
 
 from .checks import require_dir, require_files, walk_data_folder
+from .transforms.loading import check_label_loader_classes
 
 
 class CheckedSegDatasetMixin:
-    """Fails early, naming the path, on a missing data root or folder, no images, or missing labels."""
+    """Fails early, naming the path, on a missing data root or folder, no images, or missing labels, and on a
+    label loader given another ``num_classes`` than the dataset's classes."""
 
     def load_data_list(self) -> List[dict]:
         """The parent's samples, after checking folders and files, each with the dataset's ``num_classes``."""
         name = type(self).__name__
+        check_label_loader_classes(self.pipeline, self.metainfo['classes'], name)
         if self.data_root:
             require_dir(self.data_root, f'{name}: data_root')
         img_dir = self.data_prefix.get('img_path')
