@@ -5,7 +5,7 @@ Every error names the offending file or folder and says what was expected.
 import os
 import os.path as osp
 import warnings
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import mmcv
@@ -179,12 +179,14 @@ def check_channels(img: np.ndarray, expected: Union[int, Sequence[int]], path: s
                          'multi-band data)')
 
 
-def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int,
-                    ignore_index: int = 255) -> None:
+def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int, ignore_index: int = 255,
+                    stored: Optional[np.ndarray] = None, conversion: str = '') -> None:
     """Raise ``ValueError`` naming ``path`` for a label map that cannot belong to the image.
 
     The map must be single-channel, have the image's height and width and hold only class indices
-    ``0..num_classes-1`` or ``ignore_index`` (after any ``reduce_zero_label``/``label_map``).
+    ``0..num_classes-1`` or ``ignore_index``. ``label`` holds the class indices, ``stored`` the values as
+    stored in the file when ``conversion`` (e.g. ``'reduce_zero_label'``) made them into others: the error
+    names the stored values, which are the ones to look for in the file, and what they became.
     """
     if label.ndim != 2:
         raise ValueError(f'label map {path} has shape {label.shape}; expected a single-channel index map '
@@ -192,18 +194,45 @@ def check_label_map(label: np.ndarray, path: str, image_shape, num_classes: int,
     if tuple(label.shape) != tuple(image_shape[:2]):
         raise ValueError(f'label map {path} is {label.shape[1]}x{label.shape[0]} (WxH) but its image is '
                          f'{image_shape[1]}x{image_shape[0]}')
-    values = np.unique(label)
-    bad = values[(values >= num_classes) & (values != ignore_index)]
-    if bad.size:
-        raise ValueError(f'label map {path} holds values {bad.tolist()} outside the class set '
-                         f'0..{num_classes - 1} (and {ignore_index} = ignore)')
+    outside = (label >= num_classes) & (label != ignore_index)
+    if outside.any():
+        stored = label if stored is None else stored
+        message = (f'label map {path} holds values {np.unique(stored[outside]).tolist()[:10]} outside the class '
+                   f'set 0..{num_classes - 1} (and {ignore_index} = ignore)')
+        if conversion:
+            message += f' after {conversion}, which makes them {np.unique(label[outside]).tolist()[:10]}'
+        raise ValueError(message)
+
+
+def walk_data_folder(root: str) -> Iterator[Tuple[str, List[str], List[str]]]:
+    """``os.walk(root)`` (top-down: callers may prune the folder names in place) that enters every real folder
+    under ``root`` once and none outside it; every folder scan of the datasets goes through it.
+
+    Links to folders below ``root`` are not entered: what they lead to is either inside ``root``, where the
+    walk reaches it anyway (a link to '.' used to repeat the data 41 times, up to the OS's limit of links in a
+    path), or outside it (a link to '..' walked the data folder's siblings). The second kind is left out with
+    a warning naming the link. Links to files are kept, wherever they lead. ``root`` itself may be a link.
+    """
+    real_root = osp.realpath(root)
+    for folder, folders, names in os.walk(root):
+        linked = [name for name in folders if osp.islink(osp.join(folder, name))]
+        for name in linked:
+            link = osp.join(folder, name)
+            target = osp.realpath(link)
+            if osp.commonpath([target, real_root]) != real_root:
+                warnings.warn(f'folder link {link} leads to {target}, outside {root} (real path {real_root}); not '
+                              'followed: a scan stays inside its folder (link the files, or give that folder to '
+                              'the dataset itself)')
+        folders[:] = sorted(set(folders) - set(linked))
+        yield folder, folders, names
 
 
 def list_images(root: str, extensions: Iterable[str]) -> List[str]:
-    """All files under ``root`` (recursively, sorted) whose name ends with one of ``extensions``."""
+    """All files under ``root`` (recursively, sorted, through :func:`walk_data_folder`) whose name ends with one
+    of ``extensions`` (case-insensitive)."""
     extensions = tuple(e.lower() for e in extensions)
     found = []
-    for folder, _, names in os.walk(root, followlinks=True):
+    for folder, _, names in walk_data_folder(root):
         found.extend(osp.join(folder, n) for n in names if n.lower().endswith(extensions))
     return sorted(found)
 

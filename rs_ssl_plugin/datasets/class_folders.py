@@ -6,7 +6,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .checks import require_dir
+from .checks import require_dir, walk_data_folder
 
 SCENE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.gif')
 Sample = Tuple[str, int]
@@ -18,29 +18,29 @@ def list_class_folder(root: str, extensions: Sequence[str] = SCENE_EXTENSIONS,
 
     The classes are the folders ``depth`` levels below ``root`` (1 for UC Merced and AID, 3 for Million-AID's
     51 level-3 classes), named by their path relative to ``root`` with ``/`` and sorted; ``files[i]`` are the
-    image files directly inside class ``i``'s folder, sorted by name. Errors name the folder that breaks the
-    layout (no class folder, a class folder without images).
+    image files directly inside class ``i``'s folder, sorted by name. The tree is walked by
+    :func:`~rs_ssl_plugin.datasets.checks.walk_data_folder` (each real folder once, none outside ``root``).
+    Errors name the folder that breaks the layout (no class folder, a class folder without images).
     """
     require_dir(root, 'class-folder dataset root')
     if depth < 1:
         raise ValueError(f'depth must be at least 1, got {depth}')
     extensions = tuple(e.lower() for e in extensions)
-    classes = ['']
-    for _ in range(depth):
-        classes = sorted(osp.join(c, d).replace(os.sep, '/') for c in classes
-                         for d in os.listdir(osp.join(root, c)) if osp.isdir(osp.join(root, c, d)))
-    if not classes:
+    class_files = {}
+    for folder, folders, names in walk_data_folder(root):
+        name = osp.relpath(folder, root).replace(os.sep, '/')
+        if name.count('/') + 1 == depth and name != '.':
+            folders[:] = []  # the class folder's own images only
+            class_files[name] = sorted(osp.join(folder, f) for f in names
+                                       if f.lower().endswith(extensions) and osp.isfile(osp.join(folder, f)))
+    if not class_files:
         raise ValueError(f'{root} has no class sub-folders {depth} level(s) down (expected root/'
                          f'{"/".join(["<level>"] * (depth - 1) + ["<class>"])}/<image>)')
-    files = []
+    classes = sorted(class_files)
     for name in classes:
-        folder = osp.join(root, name)
-        found = sorted(osp.join(folder, f) for f in os.listdir(folder)
-                       if f.lower().endswith(extensions) and osp.isfile(osp.join(folder, f)))
-        if not found:
-            raise ValueError(f'class folder {folder} holds no images ({", ".join(extensions)})')
-        files.append(found)
-    return classes, files
+        if not class_files[name]:
+            raise ValueError(f'class folder {osp.join(root, name)} holds no images ({", ".join(extensions)})')
+    return classes, [class_files[name] for name in classes]
 
 
 def seeded_split(files: Sequence[Sequence[str]], train_ratio: float, seed: int = 0) -> Tuple[List[Sample],

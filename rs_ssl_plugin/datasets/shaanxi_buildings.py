@@ -7,6 +7,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from .checks import list_images, require_dir, require_files
+from .transforms.loading import check_label_loader_classes
 
 BUILDING_IMAGE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 BUILDING_MASK_EXTENSIONS = ('.png', '.tif', '.tiff')
@@ -95,6 +96,7 @@ class ShaanxiBuildingsDataset(BaseSegDataset):
     def load_data_list(self) -> List[dict]:
         """Image/mask samples from the split file, else paired by file stem across the two folders."""
         name = type(self).__name__
+        check_label_loader_classes(self.pipeline, self.metainfo['classes'], name)
         if self.data_root:
             require_dir(self.data_root, f'{name}: data_root')
         if self.ann_file:

@@ -6,6 +6,8 @@ from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 from torch import nn
 
+from ..datasets.transforms.loading import check_label_loader_classes
+
 
 def head_class_counts(model: nn.Module) -> List[Tuple[str, int]]:
     """``(config key, num_classes)`` of an mmseg segmentor's ``decode_head`` and ``auxiliary_head`` (one head
@@ -22,8 +24,9 @@ def head_class_counts(model: nn.Module) -> List[Tuple[str, int]]:
 
 @HOOKS.register_module()
 class NumClassesCheckHook(Hook):
-    """Fails before the first iteration when ``decode_head``/``auxiliary_head.num_classes`` differs from the
-    number of classes of the training, validation or test dataset (``dataset.metainfo['classes']``).
+    """Fails before the first iteration when ``decode_head``/``auxiliary_head.num_classes``, or the
+    ``num_classes`` given to a ``CheckedLoadAnnotations`` of the dataset's pipeline, differs from the number of
+    classes of the training, validation or test dataset (``dataset.metainfo['classes']``).
 
     Without it too few classes end in ``IndexError: Target 4 is out of bounds`` at the first loss, and too
     many train and evaluate silently with heads for classes that do not exist. The plugin's segmentation
@@ -51,6 +54,8 @@ class NumClassesCheckHook(Hook):
         classes = getattr(dataset, 'metainfo', {}).get('classes')
         if not classes:
             return
+        check_label_loader_classes(getattr(dataset, 'pipeline', ()), classes,
+                                   f'the {split} dataset {type(dataset).__name__}')
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         wrong = [(key, count) for key, count in head_class_counts(model) if count != len(classes)]
         if wrong:

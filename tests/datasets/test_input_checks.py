@@ -96,8 +96,39 @@ def test_label_outside_class_set(tmp_path):
     label = good_label()
     label[0, 0] = 9
     write_pair(tmp_path, 'a', good_image(), label)
-    with pytest.raises(ValueError, match=r'ann_dir/train/a.png holds values \[8\] outside the class set 0..5'):
+    with pytest.raises(ValueError, match=r'ann_dir/train/a.png holds values \[9\] outside the class set 0..5 \(and '
+                                         r'255 = ignore\) after reduce_zero_label, which makes them \[8\]$'):
         build_dataset(tmp_path)[0]
+
+
+def test_label_outside_class_set_is_reported_as_stored_after_a_label_map(tmp_path):
+    """Potsdam-3 (reduce_zero_label, then 6 classes merged into 3): the stored 7 is named, not the 6 it became."""
+    label = good_label()
+    label[0, 0] = 7
+    write_pair(tmp_path, 'a', good_image(), label)
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(dict(
+        type='Potsdam3Dataset', data_root=str(tmp_path),
+        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=[dict(type='CheckedLoadImageFromFile'), dict(type='CheckedLoadAnnotations')]))
+    with pytest.raises(ValueError, match=r'a.png holds values \[7\] outside the class set 0..2 \(and 255 = ignore\) '
+                                         r'after reduce_zero_label and label_map, which makes them \[6\]$'):
+        dataset[0]
+
+
+def test_label_loader_with_other_classes_than_the_dataset_is_a_config_error(tmp_path):
+    """CheckedLoadAnnotations(num_classes=5) on the 6 Potsdam classes used to refuse a correct label file at the
+    first sample; the dataset now refuses the configuration when it is built, before any file is read."""
+    write_pair(tmp_path, 'a', good_image(), good_label())
+    init_default_scope('mmseg')
+    with pytest.raises(ValueError, match=r'^CheckedLoadAnnotations\(num_classes=5\) in the pipeline of '
+                                         r'CheckedPotsdamDataset, which has 6 classes \(impervious_surface, .*\): '
+                                         r'set num_classes=6 on it or leave it out'):
+        DATASETS.build(dict(
+            type='CheckedPotsdamDataset', data_root=str(tmp_path),
+            data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+            pipeline=[dict(type='CheckedLoadImageFromFile'),
+                      dict(type='CheckedLoadAnnotations', num_classes=5, reduce_zero_label=True)]))
 
 
 def test_colour_label_is_rejected(tmp_path):

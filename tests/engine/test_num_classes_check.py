@@ -9,7 +9,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-from mmseg.registry import MODELS
+from mmseg.registry import DATASETS, MODELS
 
 from helpers.configs import shrink_finetune_data
 from helpers.tools import REPO, call_tool
@@ -67,6 +67,19 @@ CLASSES = ('impervious_surface', 'building', 'low_vegetation', 'tree', 'car', 'c
 def test_every_head_is_checked(heads, message):
     with pytest.raises(ValueError, match=message):
         NumClassesCheckHook().before_train(stub_runner(segmentor(**heads), CLASSES))
+
+
+def test_a_label_loader_with_other_classes_than_the_dataset_fails_before_training():
+    """With a dataset that does not check its pipeline itself (mmseg's own), CheckedLoadAnnotations(num_classes=5)
+    on 6 classes would refuse correct label files at the first sample; the hook stops the run before it."""
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(dict(type='PotsdamDataset', data_root='unused', lazy_init=True,
+                                  pipeline=[dict(type='CheckedLoadAnnotations', num_classes=5)]))
+    runner = stub_runner(segmentor(), CLASSES)
+    runner.train_loop.dataloader.dataset = dataset
+    with pytest.raises(ValueError, match=r'^CheckedLoadAnnotations\(num_classes=5\) in the pipeline of the training '
+                                         r'dataset PotsdamDataset, which has 6 classes'):
+        NumClassesCheckHook().before_train(runner)
 
 
 def test_validation_and_test_sets_are_checked():

@@ -197,3 +197,29 @@ def test_band_ops_equal_band_transforms():
     out = ba.augment_bands(as_batch(images), torch.from_numpy(params), stage.recipe, 255.)
     assert max_level_difference(out, expected) <= 1
     assert params[:, 0].any() and not params[:, 0].all() and params[:, 3].any()
+
+
+def test_preprocessor_without_to_rgb_augments_the_bgr_views_alike(images):
+    """``to_rgb=False`` keeps the views in BGR: the colour operations, defined on RGB, run on the flipped batch
+    and the result is flipped back. With saturation, hue and (on half of the samples) grayscale on, its output
+    is ``to_rgb=True``'s with the channels reversed, and so is the normalisation by the mean and std in the
+    matching order."""
+    from mmpretrain.structures import DataSample
+    params = np.tile(ba.NEUTRAL_COLOR_PARAMS, (len(images), 1))
+    columns = {name: ba.COLOR_PARAMS.index(name) for name in ba.COLOR_PARAMS}
+    params[:, [columns[f'order_{i}'] for i in range(4)]] = [ba.HUE, ba.SATURATION, ba.BRIGHTNESS, ba.CONTRAST]
+    params[:, columns['saturation']] = [0.3, 1.7, 0.8, 1.4]
+    params[:, columns['hue']] = 1
+    params[:, columns['hue_shift']] = [20, 200, 90, 5]
+    params[:, columns['grayscale']] = [1, 0, 0, 1]
+    samples = [DataSample(photometric_params=p[None], photometric_recipe=ba.PhotometricRecipe()) for p in params]
+    views_bgr = torch.from_numpy(np.ascontiguousarray(images[..., ::-1])).permute(0, 3, 1, 2)
+    mean, std = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+    rgb = BatchAugmentSelfSupDataPreprocessor(mean=mean, std=std, to_rgb=True)(
+        dict(inputs=[views_bgr], data_samples=samples), training=True)['inputs'][0]
+    kept_bgr = BatchAugmentSelfSupDataPreprocessor(mean=mean[::-1], std=std[::-1], to_rgb=False)(
+        dict(inputs=[views_bgr], data_samples=samples), training=True)['inputs'][0]
+    torch.testing.assert_close(kept_bgr.flip(1), rgb, rtol=0, atol=1e-6)
+    pixels = (rgb * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)).round()
+    assert (pixels - as_batch(images)).abs().amax(dim=(1, 2, 3)).min() > 10  # every sample was changed
+    assert (pixels[[0, 3], 0] == pixels[[0, 3], 2]).all() and not (pixels[[1, 2], 0] == pixels[[1, 2], 2]).all()

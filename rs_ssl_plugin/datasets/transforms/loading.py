@@ -1,5 +1,5 @@
 """Image and label loading transforms that check band counts, label values and sizes, naming the file."""
-from typing import Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
@@ -139,12 +139,15 @@ class CheckedLoadAnnotations(LoadAnnotations):
         label = read_image_file(path, 'label file', self.backend_args, self.imdecode_backend)
         if label.ndim == 3 and label.shape[2] == 1:
             label = label[..., 0]
+        stored = label
         label = self.to_class_indices(label, path, results)
         num_classes = self.num_classes or results.get('num_classes')
         if num_classes is None:
             raise ValueError(f'{type(self).__name__} needs num_classes for {path}: give it, or use one of the '
                              "plugin's datasets, which pass their class count")
-        check_label_map(label, path, results['ori_shape'], num_classes, self.ignore_index)
+        conversion = ' and '.join(name for name, applied in (('reduce_zero_label', self.reduce_zero_label),
+                                                             ('label_map', results.get('label_map'))) if applied)
+        check_label_map(label, path, results['ori_shape'], num_classes, self.ignore_index, stored, conversion)
         results['gt_seg_map'] = label
         results['seg_fields'].append('gt_seg_map')
 
@@ -166,6 +169,19 @@ class CheckedLoadAnnotations(LoadAnnotations):
 
     def __repr__(self) -> str:
         return f'{super().__repr__()[:-1]}, num_classes={self.num_classes})'
+
+
+def check_label_loader_classes(pipeline: Iterable, classes: Sequence[str], dataset: str) -> None:
+    """Raise ``ValueError`` when a :class:`CheckedLoadAnnotations` of ``pipeline`` (a ``Compose`` or a list of
+    transforms) is given another ``num_classes`` than the ``classes`` of ``dataset`` (its name, for the
+    message): it would refuse correct label files, naming them, or accept labels of classes that do not exist.
+    """
+    for step in getattr(pipeline, 'transforms', pipeline):
+        if isinstance(step, CheckedLoadAnnotations) and step.num_classes not in (None, len(classes)):
+            raise ValueError(f'{type(step).__name__}(num_classes={step.num_classes}) in the pipeline of {dataset}, '
+                             f'which has {len(classes)} classes ({", ".join(map(str, classes))}): set '
+                             f'num_classes={len(classes)} on it or leave it out (the loader then takes the '
+                             "dataset's count)")
 
 
 BINARY_MASK_VALUES = (0, 1, 255)
