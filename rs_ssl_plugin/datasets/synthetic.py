@@ -12,6 +12,7 @@ a building), pavements are grey, red or beige, and each scene has its own colour
 context separate the classes, which is what a method trained to ignore colour jitter can learn.
 """
 import json
+import logging
 import os
 import os.path as osp
 import shutil
@@ -20,6 +21,7 @@ from typing import Dict, Tuple
 
 import cv2
 import numpy as np
+from mmengine.logging import print_log
 
 from ..utils.work_dir import make_staging_dir, publish_dir, recover_interrupted_output
 from .preparation.potsdam import POTSDAM_CLASSES
@@ -47,6 +49,10 @@ CROWN_COLOURS_BGR = ((35, 85, 45), (45, 105, 60), (40, 95, 90), (45, 150, 190), 
 SIDEWALK_COLOURS_BGR = ((160, 165, 170), (110, 120, 175), (150, 175, 195))
 MANIFEST = 'synthetic_manifest.json'
 SPLITS = ('train', 'val', 'unlabeled')
+# The look of the scenes: bump it whenever generate_scene draws differently (test_scene_pixels_are_pinned
+# fails until then), so that a dataset an older generator wrote is made again instead of silently reused.
+# Manifests without it were written by version 1.
+GENERATOR_VERSION = 2
 
 
 @dataclass
@@ -457,6 +463,31 @@ def dataset_info(out_dir: str, params: Dict) -> Dict:
                 unlabeled_dir=osp.join(out_dir, 'unlabeled'), manifest=osp.join(out_dir, MANIFEST))
 
 
+def scene_files(params: Dict):
+    """``(split, index, image path, label path or None)`` of every scene written for ``params``, relative to
+    the dataset folder."""
+    for split, count in zip(SPLITS, (params['num_train'], params['num_val'], params['num_unlabeled'])):
+        for i in range(count):
+            name = f'synth_{split}_{i:04d}.png'
+            if split == 'unlabeled':
+                yield split, i, osp.join('unlabeled', name), None
+            else:
+                yield split, i, osp.join('img_dir', split, name), osp.join('ann_dir', split, name)
+
+
+def is_outdated_synthetic_dataset(out_dir: str, found, params: Dict) -> bool:
+    """Whether ``out_dir`` is a dataset an older generator made with ``params`` (its manifest says so) that
+    holds nothing but the files it wrote, so that making it again loses nothing."""
+    if not isinstance(found, dict) or found.get('generator_version', 1) >= GENERATOR_VERSION:
+        return False
+    if {k: v for k, v in found.items() if k != 'generator_version'} != \
+            {k: v for k, v in params.items() if k != 'generator_version'}:
+        return False
+    present = {osp.relpath(osp.join(folder, name), out_dir)
+               for folder, _, names in os.walk(out_dir) for name in names}
+    return present == {MANIFEST} | {path for _, _, *paths in scene_files(found) for path in paths if path}
+
+
 def existing_params(out_dir: str):
     """The parameters recorded in ``out_dir``'s manifest, or None if there is no readable manifest."""
     try:
@@ -473,33 +504,38 @@ def make_synthetic_potsdam(out_dir: str, num_train: int = 16, num_val: int = 4, 
     ``img_dir/{train,val}/synth_<split>_<i>.png`` (RGB on disk), ``ann_dir/{train,val}/...png`` (0 = ignore,
     k = ``POTSDAM_CLASSES[k - 1]``, for ``reduce_zero_label=True``), ``unlabeled/...png`` and
     ``synthetic_manifest.json``. If ``out_dir`` already holds a dataset made with the same parameters it is
-    left as it is; any other non-empty ``out_dir`` raises ``FileExistsError`` and nothing is overwritten.
-    Files go to a temporary sibling folder renamed at the end, so an interrupted run leaves no partial dataset.
+    left as it is. One made with the same parameters by an older :data:`GENERATOR_VERSION`, holding nothing
+    but its own files, is made again (with a warning); any other non-empty ``out_dir`` raises
+    ``FileExistsError`` and nothing is overwritten. Files go to a temporary sibling folder renamed at the end,
+    so an interrupted run leaves the old or the new complete dataset, never a partial one.
     Returns the parameters, the class names and the paths.
     """
-    params = dict(num_train=num_train, num_val=num_val, num_unlabeled=num_unlabeled, size=size, seed=seed)
+    params = dict(num_train=num_train, num_val=num_val, num_unlabeled=num_unlabeled, size=size, seed=seed,
+                  generator_version=GENERATOR_VERSION)
     info = dataset_info(out_dir, params)
     recover_interrupted_output(out_dir)
+    replace = False
     if osp.exists(out_dir) and not (osp.isdir(out_dir) and not os.listdir(out_dir)):
-        if existing_params(out_dir) == params:
+        found = existing_params(out_dir)
+        if found == params:
             return info
-        raise FileExistsError(f'{out_dir} already exists and does not hold a synthetic dataset made with '
-                              f'{params}; nothing was overwritten (choose a new folder)')
+        replace = is_outdated_synthetic_dataset(out_dir, found, params)
+        if not replace:
+            raise FileExistsError(f'{out_dir} already exists and does not hold a synthetic dataset made with '
+                                  f'{params}; nothing was overwritten (choose a new folder)')
+        print_log(f'{out_dir} was made by synthetic scene generator version {found.get("generator_version", 1)}; '
+                  f'making it again with version {GENERATOR_VERSION}', logger='current', level=logging.WARNING)
     staging = make_staging_dir(out_dir)
     try:
-        for split, count in zip(SPLITS, (num_train, num_val, num_unlabeled)):
-            for i in range(count):
-                image, label = generate_scene(scene_seed(seed, split, i), size)
-                name = f'synth_{split}_{i:04d}.png'
-                if split == 'unlabeled':
-                    write_png(osp.join(staging, 'unlabeled', name), image)
-                else:
-                    write_png(osp.join(staging, 'img_dir', split, name), image)
-                    write_png(osp.join(staging, 'ann_dir', split, name), label + 1)
+        for split, i, image_path, label_path in scene_files(params):
+            image, label = generate_scene(scene_seed(seed, split, i), size)
+            write_png(osp.join(staging, image_path), image)
+            if label_path:
+                write_png(osp.join(staging, label_path), label + 1)
         with open(osp.join(staging, MANIFEST), 'w') as f:
             json.dump(dict(params=params, classes=list(POTSDAM_CLASSES),
                            label_coding='0 = ignore, k = classes[k - 1]'), f, indent=2)
-        publish_dir(staging, out_dir)  # refuses if something appeared in out_dir since the check above
+        publish_dir(staging, out_dir, replace=replace)  # refuses if something appeared since the check above
     finally:
         if osp.isdir(staging):
             shutil.rmtree(staging)

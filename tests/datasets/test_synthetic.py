@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, generate_scene, make_synthetic_potsdam
+from rs_ssl_plugin.datasets.synthetic import GENERATOR_VERSION, POTSDAM_CLASSES, generate_scene, make_synthetic_potsdam
 
 
 def read(path):
@@ -23,6 +23,16 @@ def test_scene_is_deterministic():
     np.testing.assert_array_equal(label, again_label)
     other_image, other_label = generate_scene(8, 128)
     assert not np.array_equal(image, other_image) and not np.array_equal(label, other_label)
+
+
+def test_scene_pixels_are_pinned():
+    """A change to what generate_scene draws must bump GENERATOR_VERSION, so that the datasets an older
+    generator wrote are made again rather than reused; then update these numbers. Class counts are exact;
+    channel means allow for OpenCV versions that blur or anti-alias slightly differently."""
+    image, label = generate_scene(11, 96)
+    assert GENERATOR_VERSION == 2
+    assert np.bincount(label.ravel(), minlength=6).tolist() == [2392, 375, 5685, 186, 53, 525]
+    np.testing.assert_allclose(image.reshape(-1, 3).mean(0), [80.93, 130.79, 106.37], atol=1.0)
 
 
 @pytest.mark.parametrize('size', [32, 128, 256])
@@ -75,7 +85,8 @@ def test_written_layout_and_label_coding(tmp_path):
     assert read(unlabeled[0]).shape == (64, 64, 3)
     assert not np.array_equal(read(unlabeled[0]), read(root / 'img_dir' / 'train' / 'synth_train_0000.png'))
     manifest = json.loads((root / 'synthetic_manifest.json').read_text())
-    assert manifest['params'] == dict(num_train=2, num_val=1, num_unlabeled=3, size=64, seed=1)
+    assert manifest['params'] == dict(num_train=2, num_val=1, num_unlabeled=3, size=64, seed=1,
+                                      generator_version=GENERATOR_VERSION)
 
 
 def test_file_is_rgb_on_disk_and_matches_the_scene(tmp_path):
@@ -113,6 +124,38 @@ def test_refuses_foreign_directory(tmp_path):
     assert [p.name for p in foreign.iterdir()] == ['mine.txt']
     assert (foreign / 'mine.txt').read_text() == 'precious'
     assert [p.name for p in tmp_path.iterdir()] == ['foreign']  # no staging folder left behind
+
+
+def test_dataset_of_an_older_generator_is_made_again(tmp_path):
+    root = tmp_path / 'synth'
+    params = dict(num_train=1, num_val=1, num_unlabeled=1, size=32)
+    make_synthetic_potsdam(str(root), **params)
+    manifest = root / 'synthetic_manifest.json'
+    old = json.loads(manifest.read_text())
+    del old['params']['generator_version']  # as version 1 wrote it
+    manifest.write_text(json.dumps(old))
+    image = root / 'img_dir' / 'train' / 'synth_train_0000.png'
+    image.write_bytes(b'stale')
+    info = make_synthetic_potsdam(str(root), **params)
+    assert json.loads(manifest.read_text())['params'] == {k: info[k] for k in old['params']} | \
+        dict(generator_version=GENERATOR_VERSION)
+    assert image.read_bytes() != b'stale'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['synth']  # nothing left aside
+
+
+def test_older_dataset_with_a_users_file_is_kept(tmp_path):
+    root = tmp_path / 'synth'
+    params = dict(num_train=1, num_val=1, num_unlabeled=1, size=32)
+    make_synthetic_potsdam(str(root), **params)
+    manifest = root / 'synthetic_manifest.json'
+    old = json.loads(manifest.read_text())
+    old['params']['generator_version'] = 1
+    manifest.write_text(json.dumps(old))
+    (root / 'notes.txt').write_text('mine')
+    with pytest.raises(FileExistsError, match='nothing was overwritten'):
+        make_synthetic_potsdam(str(root), **params)
+    assert (root / 'notes.txt').read_text() == 'mine'
+    assert json.loads(manifest.read_text())['params']['generator_version'] == 1
 
 
 def test_empty_directory_is_filled(tmp_path):
