@@ -24,7 +24,8 @@ docs/false.md#cpu-scale-recipe), all on ResNet-18 with the SimCLR views, and SDC
     python bench/real_data_probe.py --iterations 4 --eval-at 0 4 --seeds 0 --ucm-per-class 10   # smoke test
 
 Each (method, seed) run keeps its scores in <work-dir>/<method>_seed<seed>/scores.json and is not run again
-while that file exists with the same settings, so a long comparison can be spread over several calls. Writes
+while that file exists with the same settings, so a long comparison can be spread over several calls;
+``--report-only`` then writes the results of every stored run without training anything. Writes
 <work-dir>/results.json (every score), results.md (mean +- std per method and iteration) and
 learning_curves.png (score against iterations, one line per method, the baselines as horizontal lines).
 """
@@ -324,18 +325,28 @@ def evaluate(config, weights, seed, data, args, cache):
     return scores
 
 
+def stored_scores(method, seed, args):
+    """The stored scores of (``method``, ``seed``) when they were made with the current settings, else None."""
+    stored_path = osp.join(args.work_dir, f'{method}_seed{seed}', 'scores.json')
+    if not osp.isfile(stored_path):
+        return None
+    with open(stored_path) as f:
+        stored = json.load(f)
+    if stored['settings'] != {key: getattr(args, key) for key in RUN_SETTINGS}:
+        return None
+    print(f'{method} seed {seed}: scores of the earlier run in {stored_path}', flush=True)
+    return stored
+
+
 def run_method(method, seed, args, data, cache):
     """Scores of one (method, seed): ``{'curve': [{'iteration', 'scores'}...], 'seconds_per_iter'}``, stored in
     its run folder and read from there when the settings are unchanged."""
+    stored = stored_scores(method, seed, args)
+    if stored:
+        return stored
     run_dir = osp.join(args.work_dir, f'{method}_seed{seed}')
     stored_path = osp.join(run_dir, 'scores.json')
     settings = {key: getattr(args, key) for key in RUN_SETTINGS}
-    if osp.isfile(stored_path):
-        with open(stored_path) as f:
-            stored = json.load(f)
-        if stored['settings'] == settings:
-            print(f'{method} seed {seed}: scores of the earlier run in {stored_path}', flush=True)
-            return stored
     os.makedirs(run_dir, exist_ok=True)
     seconds_per_iter = 0.0
     if method == 'random_r18_bn':
@@ -370,16 +381,20 @@ def markdown(runs, args):
     lines = [f'{args.iterations} iterations (warm-up {args.warmup_iters}, cosine to zero), batch {args.batch_size}, '
              f'{args.view_size} px views, {"bfloat16 autocast" if args.amp else "float32"}'
              f'{", channels-last" if args.channels_last else ""}, seeds {args.seeds}, '
-             f'{args.threads} CPU threads; mean +- std over seeds (percent).', '',
-             '| method | iteration | s/iter | ' + ' | '.join(SCORES.values()) + ' |', '|---' * (len(SCORES) + 3) + '|']
+             f'{args.threads} CPU threads; mean +- std over the seeds run (percent).', '',
+             '| method | seeds | iteration | s/iter | ' + ' | '.join(SCORES.values()) + ' |',
+             '|---' * (len(SCORES) + 4) + '|']
     for method in args.methods:
         mine = [r for r in runs if r['method'] == method]
+        if not mine:
+            continue
         speed = np.mean([r['seconds_per_iter'] for r in mine])
+        seeds = ' '.join(str(r['seed']) for r in mine)
         tables = {key: score_table(runs, method, key) for key in SCORES}
         for iteration in sorted(tables['ucm_knn_top1']):
             cells = [f'{np.mean(tables[key][iteration]):.2f} +- {np.std(tables[key][iteration]):.2f}'
                      for key in SCORES]
-            lines.append(f'| {LABELS[method]} | {iteration} | {speed:.2f} | ' + ' | '.join(cells) + ' |')
+            lines.append(f'| {LABELS[method]} | {seeds} | {iteration} | {speed:.2f} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
@@ -439,6 +454,9 @@ def parse_args(argv=None):
     parser.add_argument('--eval-size', type=int, default=128, help='UC Merced images are resized to this')
     parser.add_argument('--ucm-per-class', type=int, default=100, help='UC Merced images per class used')
     parser.add_argument('--seg-pixels', type=int, default=30000, help='labelled grid cells the seg probe trains on')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train and score nothing: write the results of the (method, seed) runs stored in '
+                        '--work-dir with these settings, naming those that are missing')
     args = parser.parse_args(argv)
     if args.warmup_iters is None:
         args.warmup_iters = max(1, args.iterations // 20)
@@ -456,10 +474,18 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     os.makedirs(args.work_dir, exist_ok=True)
-    args.pool, ucm, seg = prepare_data(args)
-    data = dict(ucm=ucm, **seg)
-    cache = FeatureCache(osp.join(args.work_dir, 'feature_cache'))
-    runs = [run_method(method, seed, args, data, cache) for seed in args.seeds for method in args.methods]
+    if args.report_only:
+        runs = [stored_scores(method, seed, args) for seed in args.seeds for method in args.methods]
+        missing = [f'{method} seed {seed}' for seed in args.seeds for method in args.methods
+                   if not any(r and r['method'] == method and r['seed'] == seed for r in runs)]
+        if missing:
+            print(f'--report-only: no stored scores with these settings for {", ".join(missing)}; left out', flush=True)
+        runs = [run for run in runs if run]
+    else:
+        args.pool, ucm, seg = prepare_data(args)
+        data = dict(ucm=ucm, **seg)
+        cache = FeatureCache(osp.join(args.work_dir, 'feature_cache'))
+        runs = [run_method(method, seed, args, data, cache) for seed in args.seeds for method in args.methods]
     report = dict(settings={k: v for k, v in vars(args).items() if k != 'pool'}, runs=runs)
     outputs = {name: osp.join(args.work_dir, name) for name in ('results.json', 'results.md', 'learning_curves.png')}
     with open(outputs['results.json'], 'w') as f:
