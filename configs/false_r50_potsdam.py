@@ -38,10 +38,9 @@ optim_wrapper = dict(
     paramwise_cfg=dict(norm_decay_mult=0.0))
 
 max_epochs = 200
-# 0.6 -> 4.8 linear warm-up over 10 %, then VISSL's adaptive full-wave cosine restarts down to 0.0048
-param_scheduler = [
-    dict(type='VISSLCosineRestartLR', by_epoch=True, begin=0, end=max_epochs, convert_to_iter_based=True),
-]
+# 0.6 -> 4.8 linear warm-up over 10 %, then VISSL's adaptive full-wave cosine restarts down to 0.0048; no `end`:
+# the curve spans the run (train_cfg.max_epochs), squeezed into a shortened one (docs/reliability.md)
+param_scheduler = [dict(type='VISSLCosineRestartLR', by_epoch=True, begin=0, convert_to_iter_based=True)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=256, enable=False)
 
@@ -50,5 +49,7 @@ default_hooks = dict(
     checkpoint=dict(type='ResumableCheckpointHook', interval=10, max_keep_ckpts=3))
 randomness = dict(seed=0)
 # the data base's report of skipped corrupt images, and the collapse monitor: std of the normalised
-# embeddings, mean pairwise cosine, effective rank (docs/evaluation.md)
-custom_hooks = [dict(type='CorruptImageReportHook'), dict(type='SSLMonitorHook', interval=50)]
+# embeddings, mean pairwise cosine, effective rank (docs/evaluation.md), and the one-line report
+# of a schedule squeezed into a run shorter than max_epochs
+custom_hooks = [dict(type='CorruptImageReportHook'), dict(type='SSLMonitorHook', interval=50),
+                dict(type='ScheduleLengthHook', max_epochs=max_epochs)]

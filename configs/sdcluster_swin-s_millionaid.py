@@ -40,10 +40,11 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1.25e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05))
 
 max_epochs = 100
-# linear warm-up 2.5e-7 -> 1.25e-3 over 20 epochs, then timm's cosine on the absolute step down to 2.5e-7
+# linear warm-up 2.5e-7 -> 1.25e-3 over 20 epochs, then timm's cosine on the absolute step down to 2.5e-7; no
+# `end`: the curve spans the run (train_cfg.max_epochs), as the teacher momentum does (docs/reliability.md)
 param_scheduler = [
     dict(type='TimmWarmupCosineLR', warmup_ratio=0.2, warmup_start_factor=2e-4, end_factor=2e-4, by_epoch=True,
-         begin=0, end=max_epochs, convert_to_iter_based=True),
+         begin=0, convert_to_iter_based=True),
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 # the LR is not scaled with the batch in the official code (1.25e-3 at 2 x 64)
@@ -56,5 +57,7 @@ default_hooks = dict(
     checkpoint=dict(type='ResumableCheckpointHook', interval=1, max_keep_ckpts=3))
 randomness = dict(seed=0)
 # the data base's report of skipped corrupt images, and the collapse monitor: std of the normalised
-# embeddings, mean pairwise cosine, effective rank (docs/evaluation.md)
-custom_hooks = [dict(type='CorruptImageReportHook'), dict(type='SSLMonitorHook', interval=50)]
+# embeddings, mean pairwise cosine, effective rank (docs/evaluation.md), and the one-line report of schedules
+# squeezed into a run shorter than max_epochs
+custom_hooks = [dict(type='CorruptImageReportHook'), dict(type='SSLMonitorHook', interval=50),
+                dict(type='ScheduleLengthHook', max_epochs=max_epochs, method_schedules=['teacher momentum'])]

@@ -86,7 +86,7 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=3.0))
 param_scheduler = []
 custom_hooks = [
-    dict(type='SDSHScheduleHook', epoch_length=epoch_length, base_lr=1e-3, min_lr=1e-6, warmup_epochs=10,
+    dict(type='SDSHScheduleHook', epoch_length=epoch_length, epochs=epochs, base_lr=1e-3, min_lr=1e-6, warmup_epochs=10,
          weight_decay=0.04, weight_decay_end=0.4, freeze_last_layer_epochs=1, momentum=0.992,
          final_momentum=1.0, warmup_teacher_temp=0.04, teacher_temp=0.07, warmup_teacher_temp_epochs=30),
     # collapse monitor of the student's hash codes (docs/evaluation.md)

@@ -12,7 +12,7 @@ train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 test_dataloader = val_dataloader
 custom_hooks = [
-    dict(type='SDSHScheduleHook', epoch_length=epoch_length, base_lr=1e-3, min_lr=1e-6, warmup_epochs=10,
+    dict(type='SDSHScheduleHook', epoch_length=epoch_length, epochs=epochs, base_lr=1e-3, min_lr=1e-6, warmup_epochs=10,
          weight_decay=0.04, weight_decay_end=0.4, freeze_last_layer_epochs=1, momentum=0.992,
          final_momentum=1.0, warmup_teacher_temp=0.04, teacher_temp=0.07, warmup_teacher_temp_epochs=30),
     # collapse monitor of the student's hash codes (docs/evaluation.md)

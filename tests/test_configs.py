@@ -60,6 +60,24 @@ def test_hooks_of_the_bases_survive_in_every_config():
             assert 'SSLMonitorHook' in hooks, name
 
 
+def test_pretraining_schedules_follow_the_run_length():
+    """Every self-supervised pre-training config leaves ``end`` out of its param schedulers (mmengine ends them
+    with the training loop) and names its configured length for the report: ``ScheduleLengthHook`` or
+    ``SDSHScheduleHook(epochs=...)``, equal to the config's own ``train_cfg``."""
+    for path in CONFIGS:
+        cfg = Config.fromfile(path)
+        if cfg.model.type not in ('FALSE', 'SDCluster', 'SDSH'):
+            continue
+        name = osp.relpath(path, REPO)
+        assert all('end' not in scheduler for scheduler in cfg.param_scheduler), name
+        hooks = {h['type']: h for h in cfg.custom_hooks}
+        if cfg.model.type == 'SDSH':
+            sdsh = hooks['SDSHScheduleHook']
+            assert sdsh.epochs * sdsh.epoch_length == cfg.train_cfg.max_iters, name
+        else:
+            assert hooks['ScheduleLengthHook'].max_epochs == cfg.train_cfg.max_epochs, name
+
+
 # the demo trains FALSE's CPU-scale recipe, whose differences from the paper docs/false.md lists
 CPU_SCALE_FALSE = osp.join(REPO, 'configs', 'demo', 'false_r18_synthetic.py')
 

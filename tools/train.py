@@ -22,6 +22,7 @@ from rs_ssl_plugin.engine.runner_config import (
     add_unsafe_load_argument,
     check_amp_device,
     disable_amp,
+    disable_pin_memory_without_cuda,
     enable_amp,
     enable_resumable_checkpoints,
 )
@@ -82,6 +83,7 @@ def main(argv=None):
         elif args.no_amp:
             disable_amp(cfg)
         check_amp_device(cfg, torch.cuda.is_available())
+        disable_pin_memory_without_cuda(cfg, torch.cuda.is_available())
         if args.augment_on_cpu:
             try:
                 switched = set_augment_on_device(cfg, False)

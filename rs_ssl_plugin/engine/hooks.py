@@ -4,6 +4,8 @@ import glob
 import logging
 import os
 import os.path as osp
+from contextlib import contextmanager, nullcontext
+from typing import Iterator, Tuple
 
 from mmengine.dist import all_gather_object, broadcast_object_list, get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
@@ -21,6 +23,23 @@ from .random_state import capture_random_state, restore_random_state
 
 def _warn(message: str) -> None:
     print_log(message, logger='current', level=logging.WARNING)
+
+
+UNUSED_FILE_CLIENT_WARNINGS = ('"FileClient" will be deprecated in future.',
+                               '"HardDiskBackend" is the alias of "LocalBackend"')
+
+
+@contextmanager
+def dropped_messages(logger: logging.Logger, prefixes: Tuple[str, ...]) -> Iterator[None]:
+    """Drop the records of ``logger`` whose message starts with one of ``prefixes`` within the block."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(prefixes)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 @HOOKS.register_module()
@@ -74,7 +93,8 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         """Choose the atomic local backend, drop stale temporary files and restore a resumed run's streams."""
-        super().before_train(runner)
+        with self._unused_file_client_quiet(runner):
+            super().before_train(runner)
         if self.backend_args is None and self.file_client_args is None and isinstance(self.file_backend,
                                                                                       LocalBackend):
             self.backend_args = dict(backend='atomic_local')
@@ -154,6 +174,17 @@ class ResumableCheckpointHook(CheckpointHook):
         if self._rng_states is not None:
             checkpoint['rng_states'] = self._rng_states
 
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        with self._unused_file_client_quiet(runner):
+            super()._save_best_checkpoint(runner, metrics)
+
+    def _unused_file_client_quiet(self, runner):
+        # without file_client_args mmengine builds FileClients it never uses (kept for backward compatibility:
+        # CheckpointHook.before_train, save_checkpoint), whose constructor logs deprecation warnings every time
+        if self.file_client_args is not None:
+            return nullcontext()
+        return dropped_messages(runner.logger, UNUSED_FILE_CLIENT_WARNINGS)
+
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         # mmengine deletes the oldest kept checkpoint before writing the new one, so a run killed while
         # writing could lose its only complete checkpoint: here the new one is written first
@@ -166,9 +197,10 @@ class ResumableCheckpointHook(CheckpointHook):
                 outdated.append(self.keep_ckpt_ids.popleft())
             self.keep_ckpt_ids.append(step)
             runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-        runner.save_checkpoint(self.out_dir, filename, self.file_client_args, save_optimizer=self.save_optimizer,
-                               save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
-                               backend_args=self.backend_args, **self.args)
+        with self._unused_file_client_quiet(runner):
+            runner.save_checkpoint(self.out_dir, filename, self.file_client_args, save_optimizer=self.save_optimizer,
+                                   save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
+                                   backend_args=self.backend_args, **self.args)
         if not is_main_process():
             return
         write_atomically(osp.join(runner.work_dir, LAST_CHECKPOINT), self.last_ckpt)

@@ -10,9 +10,9 @@ from mmengine.logging import print_log
 from ..checkpoints.reading import UNSAFE_LOAD_ENV, allow_unsafe_load
 from ..utils.work_dir import require_empty_output_dir
 
-__all__ = ['add_unsafe_load_argument', 'check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'enable_amp',
-           'enable_label_output', 'enable_per_class_report', 'enable_resumable_checkpoints',
-           'enable_strict_checkpoint_loading', 'enable_tta', 'enable_visualization']
+__all__ = ['add_unsafe_load_argument', 'check_amp_device', 'check_is_segmentation_config', 'disable_amp',
+           'disable_pin_memory_without_cuda', 'enable_amp', 'enable_label_output', 'enable_per_class_report',
+           'enable_resumable_checkpoints', 'enable_strict_checkpoint_loading', 'enable_tta', 'enable_visualization']
 
 
 class _AllowUnsafeLoad(argparse.Action):
@@ -96,6 +96,16 @@ def check_amp_device(cfg: Config, cuda_available: bool) -> None:
         raise ValueError("optim_wrapper.type='AmpOptimWrapper' needs a GPU and none is available: add --amp to "
                          'train in mixed precision on the CPU (MixedPrecisionOptimWrapper, bfloat16 autocast) or '
                          '--no-amp to train in float32')
+
+
+def disable_pin_memory_without_cuda(cfg: Config, cuda_available: bool) -> None:
+    """Set ``pin_memory=False`` on every dataloader of a run without CUDA: the configs pin for GPU runs, and
+    torch warns at every epoch's loader that pinning without an accelerator does nothing."""
+    if cuda_available:
+        return
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(loader) and cfg[loader].get('pin_memory'):
+            cfg[loader]['pin_memory'] = False
 
 
 def check_is_segmentation_config(cfg: Config, config_path: str) -> None:

@@ -124,7 +124,8 @@ def test_hook_in_a_false_run_with_online_knn(tmp_path):
     cfg.train_cfg.max_epochs = 2
     cfg.param_scheduler[0].end = 2
     cfg.default_hooks.checkpoint.interval = 2
-    assert [h.type for h in cfg.custom_hooks] == ['CorruptImageReportHook', 'SSLMonitorHook', 'ChannelsLastHook']
+    assert [h.type for h in cfg.custom_hooks] == ['CorruptImageReportHook', 'SSLMonitorHook', 'ChannelsLastHook',
+                                                    'ScheduleLengthHook']
     cfg.custom_hooks = [dict(type='SSLMonitorHook', interval=1, knn=dict(data_root=str(labelled), img_size=32, k=3))]
     Runner.from_cfg(cfg).train()
     records = [json.loads(line) for line in open(glob.glob(str(tmp_path / 'work' / '*' / 'vis_data' /

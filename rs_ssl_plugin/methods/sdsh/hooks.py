@@ -8,6 +8,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
+from ...engine.schedule_length import log_schedule_fit
+
 
 def dinov2_cosine_schedule(base: float, final: float, total_iters: int, warmup_iters: int = 0,
                            start_warmup: float = 0.0) -> np.ndarray:
@@ -30,8 +32,10 @@ def schedule_value(schedule: np.ndarray, it: int, final: float) -> float:
 class SDSHScheduleHook(Hook):
     """Learning rate, weight decay, last-layer freeze, teacher temperature and EMA momentum of SDSH.
 
-    One "epoch" is ``epoch_length`` iterations (80 for AID, 30 for UCMD), whatever the dataset size; the
-    run lasts ``runner.max_iters`` iterations (``epochs x epoch_length``). Before each iteration ``it``:
+    One "epoch" is ``epoch_length`` iterations (80 for AID, 30 for UCMD), whatever the dataset size. The
+    schedule is written for ``epochs x epoch_length`` iterations and follows the run's ``runner.max_iters``:
+    in a shortened or lengthened run every phase (warm-ups, freeze, cosines) is scaled to the run, which logs
+    so once at the start (``pin_length`` keeps the configured length). Before each iteration ``it``:
 
     - ``lr = base_lr sqrt(global_batch / 1024)`` with linear warmup from 0 over ``warmup_epochs`` and
       cosine to ``min_lr``; each group gets ``lr x lr_mult``; the heads' prototype layers
@@ -63,6 +67,11 @@ class SDSHScheduleHook(Hook):
         warmup_teacher_temp_epochs (int): Epochs of the linear teacher-temperature warm-up. Defaults to 30.
         global_batch_size (int, optional): Global batch used for the learning-rate scaling. ``None`` takes
             the train dataloader's batch size times the world size. Defaults to None.
+        epochs (int, optional): Length of the schedule in epochs (the paper's 100); a run of another length
+            gets the schedule scaled to it. ``None`` takes the run's length. Defaults to None.
+        pin_length (bool): Whether to keep the schedule at ``epochs`` whatever the run's length: a shorter
+            run ends inside it (warned at the start), a longer one continues at the final values. Defaults to
+            False.
     """
     priority = 'HIGH'
 
@@ -70,7 +79,7 @@ class SDSHScheduleHook(Hook):
                  weight_decay: float = 0.04, weight_decay_end: float = 0.4, freeze_last_layer_epochs: int = 1,
                  momentum: float = 0.992, final_momentum: float = 1.0, warmup_teacher_temp: float = 0.04,
                  teacher_temp: float = 0.07, warmup_teacher_temp_epochs: int = 30,
-                 global_batch_size: Optional[int] = None):
+                 global_batch_size: Optional[int] = None, epochs: Optional[int] = None, pin_length: bool = False):
         self.epoch_length = epoch_length
         self.base_lr = base_lr
         self.min_lr = min_lr
@@ -81,19 +90,30 @@ class SDSHScheduleHook(Hook):
         self.teacher_temp = (warmup_teacher_temp, teacher_temp)
         self.warmup_teacher_temp_epochs = warmup_teacher_temp_epochs
         self.global_batch_size = global_batch_size
+        self.epochs = epochs
+        self.pin_length = pin_length
 
     def before_train(self, runner) -> None:
-        """Build the per-iteration schedules for ``runner.max_iters`` iterations and the run's global batch."""
-        total = runner.max_iters
+        """Build the per-iteration schedules, scaled to ``runner.max_iters`` iterations unless pinned, and the
+        run's global batch."""
         epoch = self.epoch_length
+        configured = self.epochs * epoch if self.epochs is not None else runner.max_iters
+        total = configured if self.pin_length else runner.max_iters
+        log_schedule_fit('SDSH schedule (lr, weight decay, last-layer freeze, teacher temperature and momentum)',
+                         configured, runner.max_iters, follows_run=not self.pin_length, epoch_length=epoch)
+
+        def iterations(epochs: int) -> int:
+            return round(epochs * epoch * total / configured)
+
         batch = self.global_batch_size or runner.train_dataloader.batch_size * get_world_size()
         self.lr = self.base_lr * math.sqrt(batch / 1024.0)
-        self.lr_schedule = dinov2_cosine_schedule(self.lr, self.min_lr, total, min(self.warmup_epochs * epoch, total))
+        self.lr_schedule = dinov2_cosine_schedule(self.lr, self.min_lr, total,
+                                                  min(iterations(self.warmup_epochs), total))
         self.last_layer_lr_schedule = self.lr_schedule.copy()
-        self.last_layer_lr_schedule[:self.freeze_last_layer_epochs * epoch] = 0
+        self.last_layer_lr_schedule[:iterations(self.freeze_last_layer_epochs)] = 0
         self.wd_schedule = dinov2_cosine_schedule(*self.weight_decay, total)
         self.momentum_schedule = dinov2_cosine_schedule(*self.momentum, total)
-        temp_iters = self.warmup_teacher_temp_epochs * epoch
+        temp_iters = iterations(self.warmup_teacher_temp_epochs)
         self.temp_schedule = dinov2_cosine_schedule(self.teacher_temp[1], self.teacher_temp[1], temp_iters,
                                                     temp_iters, self.teacher_temp[0])
         runner.logger.info(f'SDSH schedule: global batch {batch}, peak lr {self.lr:.3g}, {total} iterations of '

@@ -1,0 +1,152 @@
+"""The run-length rule: the pre-training schedules follow the run's length unless pinned, and a run whose
+schedule was squeezed, stretched or cannot finish says so once at the start; full-length runs are unchanged."""
+import glob
+import logging
+import math
+import os.path as osp
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from helpers.tools import REPO
+from rs_ssl_plugin.methods.false.scheduler import vissl_warmup_cosine_restart_factor
+from rs_ssl_plugin.methods.sdcluster.scheduler import timm_warmup_cosine_factor
+from rs_ssl_plugin.methods.sdsh.hooks import SDSHScheduleHook
+
+FALSE_CONFIG = osp.join(REPO, 'configs', 'false_r50_potsdam.py')
+SDCLUSTER_CONFIG = osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py')
+
+
+class LinearModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return dict(loss=self.linear(inputs).pow(2).mean())
+
+
+class RecordLR(Hook):
+    def __init__(self):
+        self.lrs = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.lrs.append(runner.optim_wrapper.optimizer.param_groups[0]['lr'])
+
+
+def train_with_config_schedule(config, work_dir, epoch_length=2, **options):
+    """Train a linear model with ``config``'s ``param_scheduler``, ``train_cfg`` and ``ScheduleLengthHook``
+    (after ``options``, as ``--cfg-options``) for epochs of ``epoch_length`` iterations; the learning rate of
+    every iteration and the run's log."""
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    recorder = RecordLR()
+    runner = Runner(
+        model=LinearModel(), work_dir=str(work_dir), experiment_name=osp.basename(str(work_dir)),
+        train_dataloader=dict(dataset=[dict(inputs=torch.ones(2))] * epoch_length, batch_size=1,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=cfg.optim_wrapper.optimizer.lr)),
+        param_scheduler=cfg.param_scheduler, train_cfg=cfg.train_cfg,
+        custom_hooks=[h for h in cfg.custom_hooks if h.type == 'ScheduleLengthHook'] + [recorder],
+        default_hooks=dict(checkpoint=None), default_scope='mmpretrain')
+    runner.train()
+    with open(glob.glob(osp.join(str(work_dir), '*', '*.log'))[0]) as log:
+        return recorder.lrs, log.read()
+
+
+def test_shortened_false_run_squeezes_the_lr_curve_and_says_so(tmp_path):
+    lrs, log = train_with_config_schedule(FALSE_CONFIG, tmp_path, **{'train_cfg.max_epochs': 2})
+    # the whole curve (warm-up, cosine restarts) within the run's 4 iterations, not its first 4 of 400
+    assert lrs == pytest.approx([4.8 * vissl_warmup_cosine_restart_factor(i / 4) for i in range(4)])
+    assert log.count('VISSLCosineRestartLR: squeezed from the configured 200 epochs (400 iterations) to the run\'s '
+                     '2 epochs (4 iterations) (schedules follow the run\'s length)') == 1
+
+
+def test_shortened_sdcluster_run_squeezes_lr_and_momentum_and_says_so(tmp_path):
+    lrs, log = train_with_config_schedule(SDCLUSTER_CONFIG, tmp_path, **{'train_cfg.max_epochs': 5})
+    assert lrs == pytest.approx([1.25e-3 * timm_warmup_cosine_factor(i / 10, 0.2, 2e-4, 2e-4) for i in range(10)])
+    assert log.count('TimmWarmupCosineLR and teacher momentum: squeezed from the configured 100 epochs (200 '
+                     'iterations) to the run\'s 5 epochs (10 iterations)') == 1
+
+
+def test_pinned_end_beyond_a_shortened_run_is_warned_once(tmp_path):
+    lrs, log = train_with_config_schedule(FALSE_CONFIG, tmp_path, **{'train_cfg.max_epochs': 2,
+                                                                    'param_scheduler.0.end': 200})
+    assert lrs == pytest.approx([4.8 * vissl_warmup_cosine_restart_factor(i / 400) for i in range(4)])
+    assert log.count('VISSLCosineRestartLR: pinned to 200 epochs (400 iterations) but the run has 2 epochs (4 '
+                     'iterations), so it cannot finish') == 1
+
+
+@pytest.mark.parametrize('config', [FALSE_CONFIG, SDCLUSTER_CONFIG])
+def test_full_length_run_keeps_the_lr_of_every_iteration(config, tmp_path):
+    """The configs before the rule pinned ``end=max_epochs``; a full-length run gives the same LR bitwise."""
+    max_epochs = Config.fromfile(config).train_cfg.max_epochs
+    following, log = train_with_config_schedule(config, tmp_path / 'follows', epoch_length=1)
+    pinned, _ = train_with_config_schedule(config, tmp_path / 'pinned', epoch_length=1,
+                                           **{'param_scheduler.0.end': max_epochs})
+    assert len(following) == max_epochs and following == pinned
+    assert 'schedules follow the run\'s length' not in log and 'cannot finish' not in log
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def sdsh_schedules(max_iters, **options):
+    """The ``SDSHScheduleHook`` (2-iteration epochs, 2 warm-up epochs, 1 freeze epoch, 4 epochs of teacher-
+    temperature warm-up) after building its per-iteration arrays for a run of ``max_iters`` iterations, and
+    the messages it logged."""
+    logger = MMLogger.get_current_instance()
+    collect = Collect()
+    logger.addHandler(collect)
+    hook = SDSHScheduleHook(epoch_length=2, warmup_epochs=2, freeze_last_layer_epochs=1,
+                            warmup_teacher_temp_epochs=4, global_batch_size=1024, **options)
+    runner = SimpleNamespace(max_iters=max_iters, train_dataloader=SimpleNamespace(batch_size=1),
+                             logger=logger)
+    try:
+        hook.before_train(runner)
+    finally:
+        logger.removeHandler(collect)
+    return hook, collect.messages
+
+
+def test_sdsh_schedule_is_scaled_as_a_whole_to_a_shortened_run():
+    hook, messages = sdsh_schedules(10, epochs=10)
+    # the configured 4 warm-up iterations of 20 become 2 of 10, the freeze 1, the temperature warm-up 4
+    np.testing.assert_allclose(hook.lr_schedule[:3], [0.0, 1e-3, 1e-3])
+    assert len(hook.lr_schedule) == 10 and hook.lr_schedule[-1] < 1e-4
+    assert list(hook.last_layer_lr_schedule[:2]) == [0.0, hook.lr_schedule[1]]
+    assert len(hook.temp_schedule) == 4
+    assert [m for m in messages if 'configured' in m] == [
+        'SDSH schedule (lr, weight decay, last-layer freeze, teacher temperature and momentum): squeezed from the '
+        'configured 10 epochs (20 iterations) to the run\'s 5 epochs (10 iterations) (schedules follow the run\'s '
+        'length)']
+
+
+def test_sdsh_schedule_at_full_length_is_unchanged():
+    configured, messages = sdsh_schedules(20, epochs=10)
+    run_length, _ = sdsh_schedules(20)
+    for name in ('lr_schedule', 'last_layer_lr_schedule', 'wd_schedule', 'momentum_schedule', 'temp_schedule'):
+        assert np.array_equal(getattr(configured, name), getattr(run_length, name)), name
+    assert math.isclose(configured.lr_schedule[4], 1e-3)  # warm-up of 2 epochs of 2 iterations, then the peak
+    assert not [m for m in messages if 'configured' in m]
+
+
+def test_sdsh_pinned_schedule_keeps_its_length_and_warns():
+    hook, messages = sdsh_schedules(10, epochs=10, pin_length=True)
+    assert len(hook.lr_schedule) == 20 and hook.lr_schedule[4] == pytest.approx(1e-3)
+    assert sum('pinned to 10 epochs (20 iterations) but the run has 5 epochs (10 iterations), so it cannot finish'
+               in m for m in messages) == 1
