@@ -87,6 +87,9 @@ def one_line_errors(errors: Sequence[Type[BaseException]] = USER_ERRORS, work_di
         if isinstance(error, tuple(errors)):
             sys.exit(f'error: {error}')
         raise
+    except SyntaxError as error:  # mmengine parses the config before it names it: the message has no file
+        where = config if error.filename in (None, '<unknown>') else error.filename
+        sys.exit(f'error: {where}: invalid Python: {error.msg} (line {error.lineno})')
     except TypeError as error:
         message = _unexpected_argument(error, cfg_options, config)
         if message is None:

@@ -125,3 +125,13 @@ def test_the_next_export_removes_the_partial_file_of_a_killed_one(runner_checkpo
     with pytest.warns(UserWarning, match='left by an interrupted write'), pytest.raises(FileExistsError):
         export_backbone(runner_checkpoint, str(dst))
     assert not stale.exists() and dst.read_bytes() == b'an earlier export'
+
+
+@pytest.mark.parametrize('tool', ['tools/train.py', 'tools/test.py'])
+def test_a_config_that_does_not_parse_is_named(tmp_path, tool):
+    config = tmp_path / 'broken.py'
+    config.write_text("model = dict(type='ResNet'\n")  # the closing parenthesis is missing
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    result = call_tool(tool, config, *([checkpoint] if tool.endswith('test.py') else []))
+    assert_one_line(result, f'{config}: invalid Python: ', 'line 1')
