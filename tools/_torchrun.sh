@@ -9,8 +9,16 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # One process per GPU (mmengine's pytorch launcher sets the CUDA device of each): without enough GPUs every
 # process would die in torch.cuda.set_device and torchrun would print a ChildFailedError traceback. Only a
-# number stops the launch; anything else (e.g. a stand-in interpreter) leaves the check to torchrun.
-GPUS=$("${PYTHON:-python}" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || true)
+# number stops the launch; anything else (e.g. a stand-in interpreter) leaves the check to torchrun. An
+# interpreter without torch stops here too, with what to do, instead of torchrun's "No module named 'torch'".
+# The last line is the count, or the import error (warnings on stderr come first: stdout is flushed at exit).
+PY=${PYTHON:-python}
+GPUS=$("$PY" -c 'import torch; print(torch.cuda.device_count())' 2>&1 | tail -n 1 || true)
+if [[ "$GPUS" == *"No module named 'torch'"* ]]; then
+    echo "error: tools/${SCRIPT%.py}.sh runs $PY ($(command -v "$PY" || echo 'not found')), which cannot import torch." >&2
+    echo "Activate the environment that holds torch and the plugin, or name its interpreter: PYTHON=/path/to/python tools/${SCRIPT%.py}.sh ..." >&2
+    exit 1
+fi
 if [[ "$GPUS" =~ ^[0-9]+$ ]] && (( GPUS < NPROC )); then
     case $SCRIPT in
         train.py) SINGLE="python tools/train.py CONFIG [args]" ;;
@@ -22,7 +30,7 @@ if [[ "$GPUS" =~ ^[0-9]+$ ]] && (( GPUS < NPROC )); then
 fi
 
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-"${PYTHON:-python}" -m torch.distributed.run \
+"$PY" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
     --master_port="${PORT:-29500}" --nproc_per_node="$NPROC" \
     "$ROOT/tools/$SCRIPT" "${@:3}"

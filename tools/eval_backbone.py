@@ -15,16 +15,17 @@ CKPT is an exported SSL backbone (tools/export_backbone.py), a converted officia
 (tools/model_converters/convert_official.py), a Runner checkpoint, or `random` for the random-init baseline;
 weights load strictly (missing or unexpected keys are listed and stop the run). Features are cached under
 <work-dir>/feature_cache by a hash of the weights, the config and the image files. Results: a table on
-stdout, <out>.json and <out>.csv (per class). Existing results are never overwritten unless --force.
+stdout, <work-dir>/<task>_results.json and .csv (per class). Existing results are never overwritten unless
+--force.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 from mmengine.config import DictAction
 
 from rs_ssl_plugin.datasets.class_folders import list_class_folder, read_split_list, seeded_split
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.evaluation.backbone_probes import (
     WEIGHT_DECAYS,
     classification_features,
@@ -38,18 +39,20 @@ from rs_ssl_plugin.evaluation.backbone_probes import (
     summary_table,
 )
 from rs_ssl_plugin.evaluation.features import FeatureCache, build_frozen_backbone, load_config
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 TASKS = ('knn', 'linear', 'seg-probe')
 
 
 def parse_args(argv=None):
     """The command-line options (``argv``: a list, default ``sys.argv``)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('config', help='pre-training, segmentation or backbone-only config (a file or a package '
                         'path such as mmseg::...)')
     parser.add_argument('checkpoints', nargs='+', metavar='CKPT', help="backbone weights, or 'random'")
-    parser.add_argument('--task', choices=TASKS, required=True)
+    parser.add_argument('--task', choices=TASKS, required=True,
+                        help='knn / linear: scene classification on a class-folder set; seg-probe: 1x1 segmentation '
+                        'probe on the datasets of a segmentation config')
     parser.add_argument('--data-root', help='knn/linear: class-folder root (root/<class>/<image>); seg-probe: '
                         'replaces data_root of the data config\'s datasets')
     parser.add_argument('--class-depth', type=int, default=1,
@@ -77,12 +80,14 @@ def parse_args(argv=None):
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
     parser.add_argument('--batch-size', type=int,
                         help='images per forward pass (default 64; seg-probe: 8, of equal size, full resolution)')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='where the backbone runs')
     parser.add_argument('--seed', type=int, default=0, help='split, random init, probe sampling')
-    parser.add_argument('--work-dir', help='results and feature cache (default work_dirs/eval_backbone/<config>)')
-    parser.add_argument('--out', help='results JSON (default <work-dir>/<task>_results.json; CSV beside it)')
+    parser.add_argument('--work-dir', help='for <task>_results.json and .csv and the feature cache (default '
+                        'work_dirs/eval_backbone/<config name>)')
     parser.add_argument('--no-cache', action='store_true', help='do not read or write cached features')
     parser.add_argument('--force', action='store_true', help='overwrite existing result files')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -103,9 +108,9 @@ def main(argv=None):
     """Evaluate every checkpoint, print the tables, write the JSON and CSV; returns the report."""
     args = parse_args(argv)
     work_dir = args.work_dir or osp.join('work_dirs', 'eval_backbone', osp.splitext(osp.basename(args.config))[0])
-    out = args.out or osp.join(work_dir, f'{args.task.replace("-", "_")}_results.json')
+    out = osp.join(work_dir, f'{args.task.replace("-", "_")}_results.json')
     cache = FeatureCache(None if args.no_cache else osp.join(work_dir, 'feature_cache'))
-    try:
+    with one_line_errors(work_dir=work_dir, cfg_options=args.cfg_options, config=args.config):
         result_paths(out, args.force)  # fail before the work, not after it
         cfg = load_config(args.config, args.cfg_options)
         if args.task == 'seg-probe':
@@ -140,8 +145,6 @@ def main(argv=None):
             results.append(result)
         report = dict(task=args.task, config=args.config, settings=settings, results=results)
         json_path, csv_path = save_results(report, out, args.force)
-    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
-        sys.exit(f'error: {error}')
     print(summary_table(args.task, results))
     print(f'wrote {json_path} and {csv_path}')
     return report

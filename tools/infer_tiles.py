@@ -37,7 +37,7 @@ from rs_ssl_plugin.apis.tiled_inference import AMP_DTYPES, BLEND_MODES, label_co
 from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files
 from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 from rs_ssl_plugin.utils.windows import slide_windows
 from rs_ssl_plugin.visualization.legend import write_legend
 
@@ -46,7 +46,7 @@ SCENE_EXTENSIONS = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 
 def parse_args(argv=None):
     """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('config', help='model config')
     parser.add_argument('checkpoint', help='fine-tuned checkpoint (must fit the config\'s model exactly)')
     parser.add_argument('inputs', nargs='+', help='scene files and/or folders of scenes')
@@ -59,7 +59,8 @@ def parse_args(argv=None):
     parser.add_argument('--blend', choices=BLEND_MODES, default='cosine',
                         help='window weights; uniform = mmseg slide inference')
     parser.add_argument('--amp', choices=tuple(AMP_DTYPES), default='none', help='autocast dtype')
-    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu',
+                        help='where the model runs')
     parser.add_argument('--palette', help='mmseg dataset name whose palette colours the PNG '
                                           '(default: the palette in the checkpoint\'s dataset_meta)')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
@@ -72,15 +73,13 @@ def parse_args(argv=None):
 def main(argv=None):
     """Segment every scene into its class GeoTIFF and colour PNG; exits with the error on bad input."""
     args = parse_args(argv)
-    try:
+    with one_line_errors(cfg_options=args.cfg_options, config=args.config):
         jobs = scene_output_paths(collect_image_files(args.inputs, SCENE_EXTENSIONS), args.out_dir, args.force)
         model = init_segmentor(args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options)
         crop_size, stride = window_settings(model, args.crop_size, args.stride)
         palette = class_palette(model, args.palette)
         names = class_names(model, args.palette)
         coding = label_coding(model)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        sys.exit(f'error: {error}')
     on_cuda = model.data_preprocessor.device.type == 'cuda'
     if on_cuda:  # cuDNN picks its fastest kernels for the fixed window shape; NHWC suits tensor cores
         torch.backends.cudnn.benchmark = True

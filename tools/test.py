@@ -1,5 +1,8 @@
 """Test (and optionally visualise) a segmentation checkpoint with mmseg's tools/test.py arguments.
 
+Segmentation configs only (default_scope='mmseg', e.g. configs/upernet_*.py); self-supervised pre-training
+configs have no test loop.
+
 The checkpoint must fit the config's model exactly (a pre-training checkpoint or one of another
 architecture is refused with the keys that do not match), and is read without running pickled code. Ends by
 listing what it wrote: the log and metrics JSON of the run, and the --out, --out-dir and --show-dir folders.
@@ -7,7 +10,6 @@ listing what it wrote: the log and metrics JSON of the run, and the --out, --out
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import List
 
 from mmengine.config import Config, DictAction
@@ -24,18 +26,17 @@ from rs_ssl_plugin.engine.runner_config import (
     enable_tta,
     enable_visualization,
 )
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 from rs_ssl_plugin.utils.work_dir import require_empty_output_dir, resolve_work_dir
 
 
 def parse_args(argv=None):
     """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
-    parser = argparse.ArgumentParser(
-        description='Test a segmentation model. Segmentation configs only (default_scope=\'mmseg\', e.g. '
-        'configs/upernet_*.py); self-supervised pre-training configs have no test loop.')
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics')
+    parser.add_argument('--work-dir', help='the directory to save the file containing evaluation metrics (default: '
+                        'the config\'s work_dir, else work_dirs/<config name>)')
     parser.add_argument('--out', help='directory to save the predicted label maps (PNG, one per image); must be '
                         'new or empty unless --force')
     parser.add_argument('--out-dir', help='directory for the per-class report: per_class_metrics.csv, '
@@ -53,7 +54,7 @@ def parse_args(argv=None):
                         help='job launcher')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_pipeline, tta_model)')
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help='set by the launcher')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -74,11 +75,11 @@ def written_paths(runner: Runner, args) -> List[str]:
 def main(argv=None):
     """Test the checkpoint with the config's test loop and evaluator (plus the requested outputs)."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    try:
+    with one_line_errors(cfg_options=args.cfg_options, config=args.config):
+        cfg = Config.fromfile(args.config)
+        cfg.launcher = args.launcher
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
         check_is_segmentation_config(cfg, args.config)
         if args.show or args.show_dir:
             enable_visualization(cfg, args.show, args.show_dir, args.wait_time)
@@ -90,18 +91,18 @@ def main(argv=None):
             require_empty_output_dir(args.out, args.force)
         if '://' not in args.checkpoint and not os.path.isfile(args.checkpoint):
             raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
-    except (FileExistsError, FileNotFoundError, ValueError) as error:
-        sys.exit(f'error: {error}')
     cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
     cfg.load_from = args.checkpoint
     enable_strict_checkpoint_loading(cfg)
     if args.out is not None:
         enable_label_output(cfg, args.out, args.force)
-    try:
+    with one_line_errors(work_dir=cfg.work_dir, cfg_options=args.cfg_options, config=args.config):
         runner = Runner.from_cfg(cfg)
+    # while testing, only unreadable, unsafe or unfitting checkpoints, an unwritable output and config keys
+    # the built classes do not take are the user's: anything else keeps its traceback
+    with one_line_errors((CheckpointError,), work_dir=cfg.work_dir, cfg_options=args.cfg_options,
+                         config=args.config):
         runner.test()
-    except CheckpointError as error:
-        sys.exit(f'error: {error}')
     if is_main_process():
         print('wrote:\n' + '\n'.join(f'  {path}' for path in written_paths(runner, args)))
 

@@ -7,7 +7,6 @@ workers instead of on the batch in the data preprocessor (docs/input_pipeline.md
 """
 import argparse
 import os
-import sys
 
 import torch
 from mmengine.config import Config, DictAction
@@ -26,17 +25,16 @@ from rs_ssl_plugin.engine.runner_config import (
     enable_amp,
     enable_resumable_checkpoints,
 )
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
 
 def parse_args(argv=None):
     """Command-line arguments; also sets ``LOCAL_RANK`` from ``--local-rank`` for the launcher."""
-    parser = argparse.ArgumentParser(
-        description='Train a self-supervised pre-training or a segmentation model. Refuses to write into '
-        'a work_dir that already holds checkpoints unless --resume is given.')
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--work-dir', help='the dir to save logs and models (default: the config\'s work_dir, else '
+                        'work_dirs/<config name>)')
     parser.add_argument('--resume', action='store_true',
                         help='resume from the config\'s load_from, or else from the work_dir\'s last_checkpoint '
                         '(the newest intact checkpoint if that one is truncated)')
@@ -58,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help='set by the launcher')
     args = parser.parse_args(argv)
     if args.amp_dtype and args.no_amp:
         parser.error('--amp-dtype contradicts --no-amp')
@@ -69,15 +67,15 @@ def parse_args(argv=None):
 def main(argv=None):
     """Train with the config, refusing a work_dir that already holds checkpoints unless ``--resume``."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
-    # as mmseg: resume only on request; with resume=True and no load_from mmengine takes the work_dir's
-    # last_checkpoint
-    cfg.resume = args.resume
-    try:
+    with one_line_errors(cfg_options=args.cfg_options, config=args.config):
+        cfg = Config.fromfile(args.config)
+        cfg.launcher = args.launcher
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
+        cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
+        # as mmseg: resume only on request; with resume=True and no load_from mmengine takes the work_dir's
+        # last_checkpoint
+        cfg.resume = args.resume
         if args.amp or args.amp_dtype:
             enable_amp(cfg, args.amp_dtype)
         elif args.no_amp:
@@ -91,14 +89,14 @@ def main(argv=None):
                 raise ValueError(f'--augment-on-cpu: {args.config}: {error}') from error
             print_log(f'--augment-on-cpu: on_device=False at {", ".join(switched)}', logger='current')
         check_work_dir_is_fresh(cfg.work_dir, cfg.resume)
-    except (FileExistsError, ValueError) as error:
-        sys.exit(f'error: {error}')
     enable_resumable_checkpoints(cfg)
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
-    try:
+    with one_line_errors(work_dir=cfg.work_dir, cfg_options=args.cfg_options, config=args.config):
+        runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    # while training, only unreadable, unsafe or (init_cfg) unfitting checkpoints, an unwritable work_dir and
+    # config keys the built classes do not take are the user's: anything else keeps its traceback
+    with one_line_errors((CheckpointError,), work_dir=cfg.work_dir, cfg_options=args.cfg_options,
+                         config=args.config):
         runner.train()
-    except CheckpointError as error:  # unreadable, unsafe or (init_cfg) unfitting checkpoints
-        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

@@ -23,12 +23,13 @@ import sys
 
 import numpy as np
 import torch
+from mmengine.config import DictAction
 
 from rs_ssl_plugin.checkpoints.fit import init_segmentor
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
 from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.methods.sdcluster.cluster_eval import cluster_eval_ids, load_cluster_eval
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 from rs_ssl_plugin.visualization.cluster_maps import cluster_map_paths, prototype_palette, write_cluster_maps
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
@@ -36,7 +37,7 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
 
 def parse_args(argv=None):
     """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('checkpoint', help='ClusterEval/SDCluster checkpoint, or a segmentor checkpoint')
     parser.add_argument('inputs', nargs='+', help='image files or folders')
     parser.add_argument('--out-dir', default='vis_out', help='output folder')
@@ -46,26 +47,31 @@ def parse_args(argv=None):
     parser.add_argument('--per-image-colors', action='store_true',
                         help='official colouring: ids min-max scaled per image, JET colour map')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity of the colours')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='where the model runs')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of --config or --seg-config, e.g. key=value or key="[a,b]"')
     add_unsafe_load_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.cfg_options and not (args.config or args.seg_config):
+        parser.error('--cfg-options changes the config of --config or --seg-config; give one of them')
+    return args
 
 
 def main(argv=None):
     """Write the cluster maps (colour map and overlay) of every input image."""
     args = parse_args(argv)
-    try:
+    with one_line_errors(cfg_options=args.cfg_options, config=args.seg_config or args.config):
         paths = collect_image_files(args.inputs, IMAGE_EXTENSIONS)
         if args.seg_config:
             from mmseg.apis import inference_model
-            model = init_segmentor(args.seg_config, args.checkpoint, device=args.device)
+            model = init_segmentor(args.seg_config, args.checkpoint, device=args.device,
+                                   cfg_options=args.cfg_options)
             num_clusters = len(model.dataset_meta['classes'])
         else:
-            model = load_cluster_eval(args.checkpoint, args.config, args.device)
+            model = load_cluster_eval(args.checkpoint, args.config, args.device, args.cfg_options)
             num_clusters = model.assign.prototype_embed.num_embeddings
-    except (FileNotFoundError, ValueError, KeyError) as error:
-        sys.exit(f'error: {error}')
     # at least 256 colours, so cluster k has the same colour whatever the number of clusters
     palette = prototype_palette(max(num_clusters, 256))
     os.makedirs(args.out_dir, exist_ok=True)

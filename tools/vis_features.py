@@ -14,7 +14,6 @@ are never overwritten unless --force.
 import argparse
 import os
 import os.path as osp
-import sys
 
 import cv2
 import torch
@@ -22,8 +21,14 @@ import torch.nn.functional as F
 from mmengine.config import DictAction
 
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
+from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.evaluation.features import build_frozen_backbone, feature_maps
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import (
+    USER_ERRORS,
+    ToolHelpFormatter,
+    one_line_errors,
+    silence_pkg_resources_warning,
+)
 from rs_ssl_plugin.visualization.feature_pca import fit_pca, pca_rgb_maps
 from rs_ssl_plugin.visualization.legend import fit_for_display, panel_figure, save_figure
 
@@ -32,7 +37,7 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp')
 
 def parse_args(argv=None):
     """The command-line options (``argv``: a list, default ``sys.argv``)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('config', help='pre-training, segmentation or backbone-only config')
     parser.add_argument('checkpoint', help="backbone weights, or 'random'")
     parser.add_argument('inputs', nargs='+', help='image files or folders')
@@ -41,16 +46,18 @@ def parse_args(argv=None):
     parser.add_argument('--max-size', type=int, default=1024, help='longer image side fed to the backbone')
     parser.add_argument('--prefix', default='backbone.', help='key prefix of the backbone in the checkpoint')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings of the config')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
+                        help='where the backbone runs')
     parser.add_argument('--seed', type=int, default=0, help='random init and PCA sample')
     parser.add_argument('--force', action='store_true', help='overwrite existing outputs')
+    add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     """Extract the features of every input, fit one PCA, write the maps and figures."""
     args = parse_args(argv)
-    try:
+    with one_line_errors(USER_ERRORS + (IndexError, OSError), cfg_options=args.cfg_options, config=args.config):
         paths = collect_image_files(args.inputs, IMAGE_EXTENSIONS)
         outputs = [tuple(osp.join(args.out_dir, f'{osp.splitext(osp.basename(p))[0]}_{kind}.png')
                          for kind in ('pca', 'pca_figure')) for p in paths]
@@ -66,8 +73,6 @@ def main(argv=None):
             outputs_of_image = feature_maps(backbone(backbone.preprocessing(image)[None]))
             maps.append(outputs_of_image[args.layer][0].float().cpu())
             images.append(image)
-    except (FileNotFoundError, FileExistsError, IndexError, KeyError, OSError, ValueError) as error:
-        sys.exit(f'error: {error}')
     mean, components = fit_pca(maps, seed=args.seed)
     os.makedirs(args.out_dir, exist_ok=True)
     for path, image, rgb, (map_path, figure_path) in zip(paths, images, pca_rgb_maps(maps, mean, components),

@@ -32,7 +32,13 @@ from mmengine.model import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 from torch import nn
 
-from .export import extract_backbone_state_dict, require_stem_fits, save_state_dict, written_by_plugin
+from .export import (
+    extract_backbone_state_dict,
+    remove_stale_partial,
+    require_stem_fits,
+    save_state_dict,
+    written_by_plugin,
+)
 from .reading import read_state_dict
 
 
@@ -81,6 +87,7 @@ def adapt_checkpoint_input_channels(src: str, dst: str, in_channels: int, key: O
     """Write ``dst``: the tensors of checkpoint ``src`` with the first-layer kernel (``key``, default
     :func:`first_layer_key` under ``prefix``) adapted to ``in_channels`` bands. ``dst`` is never
     overwritten unless ``force``. Returns the adapted key."""
+    remove_stale_partial(dst)
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
     state_dict = read_state_dict(src)

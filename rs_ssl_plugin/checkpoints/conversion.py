@@ -6,7 +6,7 @@ from typing import Callable, Dict, Iterable, Optional
 import torch
 from torch import nn
 
-from .export import LoadReport, load_report, save_state_dict
+from .export import LoadReport, load_report, remove_stale_partial, save_state_dict
 from .reading import read_state_dict
 
 StateDict = Dict[str, torch.Tensor]
@@ -57,6 +57,7 @@ def convert_checkpoint(src: str, dst: str, fmt: str, target_module: Optional[nn.
     """
     if fmt not in CONVERTERS:
         raise KeyError(f'unknown checkpoint format {fmt!r}; known: {sorted(CONVERTERS)}')
+    remove_stale_partial(dst)
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
     prefix = OUTPUT_PREFIXES[fmt] if prefix is None else prefix

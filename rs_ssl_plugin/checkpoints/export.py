@@ -1,6 +1,7 @@
 """Turn a self-supervised Runner checkpoint into backbone weights for mmseg/mmpretrain models."""
 import os
 import os.path as osp
+import warnings
 from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional
 
@@ -119,6 +120,7 @@ def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module
     loads with ``torch.load(weights_only=True)``. With ``target_module`` the weights are checked against it
     first and nothing is written unless every tensor of the target receives a weight. Returns that report.
     """
+    remove_stale_partial(dst)
     if osp.exists(dst) and not force:
         raise FileExistsError(f'{dst} already exists; pass --force to overwrite it')
     backbone = extract_backbone_state_dict(read_state_dict(src), prefix, src)
@@ -134,10 +136,29 @@ def export_backbone(src: str, dst: str, prefix: str = 'backbone.', target_module
     return report
 
 
+def partial_path(dst: str) -> str:
+    """The temporary file :func:`save_state_dict` writes before renaming it to ``dst``."""
+    return f'{dst}.partial'
+
+
+def remove_stale_partial(dst: str) -> None:
+    """Delete the temporary file that a killed write of ``dst`` left (as large as the checkpoint), with a
+    warning; called when a tool that writes ``dst`` starts."""
+    if osp.isfile(partial_path(dst)):
+        warnings.warn(f'removing {partial_path(dst)}, left by an interrupted write of {dst}')
+        os.remove(partial_path(dst))
+
+
 def save_state_dict(state_dict: Dict[str, torch.Tensor], dst: str, meta: dict) -> None:
     """Write ``{'state_dict': state_dict, 'meta': meta}`` atomically: an interrupted write leaves no truncated
-    file under ``dst``. The caller decides whether an existing ``dst`` may be replaced."""
+    file under ``dst``, and no temporary file unless the process is killed outright. The caller decides
+    whether an existing ``dst`` may be replaced."""
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    partial = f'{dst}.partial'
-    torch.save(dict(state_dict=state_dict, meta=meta), partial)
-    os.replace(partial, dst)
+    partial = partial_path(dst)
+    try:
+        torch.save(dict(state_dict=state_dict, meta=meta), partial)
+        os.replace(partial, dst)
+    except BaseException:  # also Ctrl-C: the partial file is as large as the checkpoint
+        if osp.exists(partial):
+            os.remove(partial)
+        raise

@@ -100,14 +100,15 @@ def guarded_load(source: str, load: Callable[[bool], Any], allowed: Iterable = R
     try:
         with torch.serialization.safe_globals(list(allowed)):
             return load(True)
+    # ``from None``: torch's own message, shown as the cause, advises weights_only=False; ours keeps its reason
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
             f'refused to load {source}: it needs {refused_global(str(error))}, which a weights-only load does '
-            f'not allow (unpickling it could run code); {UNSAFE_LOAD_HINT}') from error
+            f'not allow (unpickling it could run code); {UNSAFE_LOAD_HINT}') from None
     except (RuntimeError, EOFError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f'{source} is not a readable torch checkpoint (truncated, or not written by '
-                              f'torch.save?): {reason}') from error
+                              f'torch.save?): {reason}') from None
 
 
 def load_checkpoint_file(path: str, map_location: Any = 'cpu', allowed: Iterable = RUNNER_CHECKPOINT_GLOBALS):

@@ -366,7 +366,8 @@ def result_paths(json_path: str, force: bool = False) -> Tuple[str, str]:
     csv_path = osp.splitext(json_path)[0] + '.csv'
     existing = [p for p in (json_path, csv_path) if osp.exists(p)]
     if existing and not force:
-        raise FileExistsError(f'{existing[0]} already exists; not overwritten (choose another --out or pass --force)')
+        raise FileExistsError(f'{existing[0]} already exists; not overwritten (choose another --work-dir or pass '
+                              '--force)')
     return json_path, csv_path
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import os.path as osp
+import pickle
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -21,7 +22,7 @@ from mmengine.utils import ProgressBar
 from torch import nn
 
 from ..checkpoints.export import LoadReport, extract_backbone_state_dict, load_report
-from ..checkpoints.reading import read_state_dict
+from ..checkpoints.reading import UnsafeCheckpointError, read_state_dict, refused_global
 from ..datasets.checks import read_rgb_image
 
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
@@ -287,7 +288,13 @@ class FeatureCache:
         """The cached tensors at ``path``, or ``None``."""
         if path is None or not osp.isfile(path):
             return None
-        return torch.load(path, map_location='cpu', weights_only=True)
+        try:
+            return torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError as error:  # torch's message names no file and advises weights_only=False
+            raise UnsafeCheckpointError(
+                f'refused to load the feature cache file {path} as unsafe: it needs {refused_global(str(error))}, '
+                'which a weights-only load does not allow (unpickling it could run code); the plugin writes only '
+                'tensors there, so delete the file (or pass --no-cache)') from None
 
     @staticmethod
     def save(path: Optional[str], tensors: Dict[str, torch.Tensor]) -> None:

@@ -1,13 +1,18 @@
 """Build one module of a config without loading any weights (for checking checkpoints against it)."""
+from typing import Optional
+
 from mmengine.config import Config
 from mmengine.registry import MODELS, init_default_scope
 from torch import nn
 
 
-def build_config_module(config_path: str, key: str = 'model.backbone') -> nn.Module:
-    """Build the module at ``key`` of a config (its ``custom_imports`` and ``default_scope`` honoured) with
-    ``init_cfg``/``pretrained`` removed, so nothing is loaded from disk."""
+def build_config_module(config_path: str, key: str = 'model.backbone',
+                        cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build the module at ``key`` of a config (its ``custom_imports`` and ``default_scope`` honoured, then
+    ``cfg_options`` merged) with ``init_cfg``/``pretrained`` removed, so nothing is loaded from disk."""
     cfg = Config.fromfile(config_path)
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
     node = cfg
     try:
         for part in key.split('.'):

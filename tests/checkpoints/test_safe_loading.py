@@ -125,7 +125,7 @@ def test_retrieval_refuses_payload_checkpoints_and_indexes(payload, tmp_path):
     folder.mkdir()
     cv2.imwrite(str(folder / 'a.png'), np.zeros((16, 16, 3), np.uint8))
     retrieve = load_tool('retrieve').main
-    common = ['--query', str(folder / 'a.png'), '--out', str(tmp_path / 'nearest.png')]
+    common = ['--query', str(folder / 'a.png'), '--show-dir', str(tmp_path)]
     refused(path, marker, lambda: retrieve(['search', str(config), path, '--folder', str(folder), *common]))
     torch.save(dict(state_dict={}), tmp_path / 'ckpt.pth')
     refused(path, marker, lambda: retrieve(['search', str(config), str(tmp_path / 'ckpt.pth'), '--load-index', path,

@@ -50,8 +50,7 @@ def test_knn_and_linear_against_random_init(tool, tmp_path):
     del weights['backbone.conv1.weight']
     torch.save(weights, tmp_path / 'broken.pth')
     with pytest.raises(SystemExit, match='(?s)does not fit the backbone exactly.*missing: conv1.weight'):
-        tool.main([str(config), str(tmp_path / 'broken.pth'), '--task', 'knn', '--out', str(tmp_path / 'x.json'),
-                   *common])
+        tool.main([str(config), str(tmp_path / 'broken.pth'), '--task', 'knn', '--force', *common])
 
 
 def test_seg_probe_on_a_segmentation_config(tool, tmp_path):

@@ -12,15 +12,14 @@ which is the layout the official IDDC code reads; the dataset maps the fine labe
 Nothing is overwritten unless --force.
 """
 import argparse
-import sys
 
 from rs_ssl_plugin.methods.iddc.preparation import layout_cocostuff27
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('images', help='COCO-2017 image folder holding train2017/ and val2017/')
     parser.add_argument('labels', help='stuffthingmaps_trainval2017 folder holding train2017/ and val2017/')
     parser.add_argument('curated', help='PiCIE curated folder holding train2017/ and val2017/ lists')
@@ -33,10 +32,8 @@ def parse_args(argv=None):
 def main(argv=None):
     """Lay out COCO-Stuff-27 with :func:`layout_cocostuff27` and print the images per split."""
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         counts = layout_cocostuff27(args.images, args.labels, args.curated, args.out_dir, args.copy, args.force)
-    except (FileNotFoundError, FileExistsError) as error:
-        sys.exit(f'error: {error}')
     for split, count in counts.items():
         print(f'{split}: {count} images')
 

@@ -8,7 +8,6 @@ dataset's ann_file. Smaller fractions are subsets of larger ones and the same SO
 the same files.
 """
 import argparse
-import sys
 
 from rs_ssl_plugin.datasets.preparation.splits import (
     label_fraction_subsets,
@@ -16,12 +15,12 @@ from rs_ssl_plugin.datasets.preparation.splits import (
     read_samples,
     write_list_files,
 )
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('source', help='list file or image folder of the full training set')
     parser.add_argument('out_dir', help='folder for the subset list files')
     parser.add_argument('--percents', nargs='+', type=float, default=[1, 5, 10, 100], help='label fractions in %%')
@@ -34,13 +33,11 @@ def parse_args(argv=None):
 def main(argv=None):
     """Write one list file per label fraction and print the subset sizes."""
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         samples = read_samples(args.source)
         subsets = label_fraction_subsets(samples, args.percents, args.seed)
         paths = write_list_files({f'{args.prefix}_{percent_name(p)}': s for p, s in subsets.items()}, args.out_dir,
                                  args.force)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        sys.exit(f'error: {error}')
     for (percent, subset), path in zip(subsets.items(), paths):
         print(f'{percent:g}%: {len(subset)} of {len(samples)} samples -> {path}')
 

@@ -12,15 +12,14 @@ users get no matter what they ask for, so results are not comparable with its pu
 """
 import argparse
 import os.path as osp
-import sys
 
 from rs_ssl_plugin.datasets.preparation.potsdam import convert_potsdam
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('dataset_path', help='folder holding the official zips')
     parser.add_argument('-o', '--out-dir', '--out_dir', default=osp.join('data', 'potsdam'),
                         help='output folder (default data/potsdam); must be new or empty unless --force')
@@ -47,14 +46,12 @@ def parse_args(argv=None):
 def main(argv=None):
     """Convert the Potsdam zips with :func:`convert_potsdam` and print the crop counts and band statistics."""
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         manifest = convert_potsdam(args.dataset_path, args.out_dir, bands=args.bands, labels=args.labels,
                                    clip_size=args.clip_size, stride=args.stride,
                                    unlabeled_stride=args.unlabeled_stride, unlabeled_split=args.unlabeled_split,
                                    tiles=args.tiles, force=args.force, unlabeled_format=args.unlabeled_format,
                                    jpeg_quality=args.jpeg_quality)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        sys.exit(f'error: {error}')
     crops, stats = manifest['crops'], manifest['train_band_statistics']
     print(f'{args.out_dir}: {crops["train"]} train, {crops["val"]} val, {crops["unlabeled"]} unlabeled crops '
           f'({len(manifest["tiles"]["train"])} + {len(manifest["tiles"]["val"])} tiles)')

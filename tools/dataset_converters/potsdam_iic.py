@@ -12,15 +12,14 @@ from labelled_train (train), labelled_test (val) and unlabelled_train (unlabelle
 Nothing is overwritten unless --force.
 """
 import argparse
-import sys
 
 from rs_ssl_plugin.methods.iddc.preparation import convert_iic_potsdam
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('src', help='folder of the IIC/STEGO Potsdam benchmark (imgs/, gt/, split lists)')
     parser.add_argument('out_dir', help='output folder; must be new or empty unless --force')
     parser.add_argument('--force', action='store_true', help='write into a non-empty OUT_DIR')
@@ -30,10 +29,8 @@ def parse_args(argv=None):
 def main(argv=None):
     """Convert the IIC Potsdam crops with :func:`convert_iic_potsdam` and print the counts per split."""
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         counts = convert_iic_potsdam(args.src, args.out_dir, args.force)
-    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
-        sys.exit(f'error: {error}')
     for split, count in counts.items():
         print(f'{split}: {count["images"]} images, {count["labels"]} labels')
 

@@ -7,15 +7,14 @@ copied. The same files, ratios and seed always give the same split.
 """
 import argparse
 import os.path as osp
-import sys
 
 from rs_ssl_plugin.datasets.preparation.splits import image_mask_lines, split_samples, write_list_files
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('data_root', help='dataset root')
     parser.add_argument('--img-dir', default='images', help='image folder under DATA_ROOT (default images)')
     parser.add_argument('--mask-dir', default='masks', help='mask folder under DATA_ROOT (default masks)')
@@ -31,12 +30,10 @@ def main(argv=None):
     """Pair images with masks, split them with the seed and write the non-empty split lists."""
     args = parse_args(argv)
     out_dir = args.out_dir or osp.join(args.data_root, 'splits')
-    try:
+    with one_line_errors():
         lines = image_mask_lines(args.data_root, args.img_dir, args.mask_dir)
         splits = split_samples(lines, dict(zip(('train', 'val', 'test'), args.ratios)), args.seed)
         paths = write_list_files({name: split for name, split in splits.items() if split}, out_dir, args.force)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        sys.exit(f'error: {error}')
     print(f'{len(lines)} image/mask pairs: ' + ', '.join(f'{len(s)} {n}' for n, s in splits.items()))
     for path in paths:
         print(f'  {path}')

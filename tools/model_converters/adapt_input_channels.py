@@ -8,16 +8,15 @@ band gets the mean RGB filter, and all are scaled by 3/N (see rs_ssl_plugin/chec
 output loads with the usual init_cfg=dict(type='Pretrained', ...) into any backbone (ResNet, ViT, Swin).
 """
 import argparse
-import sys
 
 from rs_ssl_plugin.checkpoints.channel_adapt import adapt_checkpoint_input_channels
 from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments of ``argv`` (default ``sys.argv``; see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('src', help='checkpoint with 3-band first-layer weights')
     parser.add_argument('dst', help='output file; never overwritten unless --force')
     parser.add_argument('--in-channels', type=int, required=True, help='bands of the target model')
@@ -32,11 +31,9 @@ def parse_args(argv=None):
 def main(argv=None):
     """Write the checkpoint with its first-layer kernel adapted to ``--in-channels`` bands."""
     args = parse_args(argv)
-    try:
+    with one_line_errors():
         key = adapt_checkpoint_input_channels(args.src, args.dst, args.in_channels, args.key, args.prefix,
                                               args.rgb_indices, args.force)
-    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
-        sys.exit(f'error: {error}')
     print(f'adapted {key} to {args.in_channels} bands; wrote {args.dst}')
 
 

@@ -10,17 +10,18 @@ nothing is written unless its every tensor receives a weight and no weight is le
 whole-model formats (iddc: IDDC's released segmentor) write the model's own keys, for load_from / tools/test.py.
 """
 import argparse
-import sys
+
+from mmengine.config import DictAction
 
 from rs_ssl_plugin.checkpoints.conversion import CONVERTERS, convert_checkpoint
 from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
 from rs_ssl_plugin.utils.config_modules import build_config_module
-from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning
+from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 
 
 def parse_args(argv=None):
     """Command-line arguments (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=ToolHelpFormatter)
     parser.add_argument('src', help='official checkpoint file')
     parser.add_argument('dst', help='output file; never overwritten unless --force')
     parser.add_argument('--format', required=True, choices=sorted(CONVERTERS), help='layout of the source')
@@ -29,6 +30,8 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', help="prefix of the written keys (default: the format's: 'backbone.' for "
                         "backbones, '' for whole models such as iddc and sdcluster-clustereval)")
     parser.add_argument('--force', action='store_true', help='overwrite an existing output file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of --target-config, e.g. key=value or key="[a,b]"')
     add_unsafe_load_argument(parser)
     return parser.parse_args(argv)
 
@@ -36,11 +39,10 @@ def parse_args(argv=None):
 def main(argv=None):
     """Convert an official checkpoint to the plugin's keys (checked against ``--target-config`` if given)."""
     args = parse_args(argv)
-    try:
-        target = build_config_module(args.target_config, args.target_key) if args.target_config else None
+    with one_line_errors():
+        target = (build_config_module(args.target_config, args.target_key, args.cfg_options) if args.target_config
+                  else None)
         report = convert_checkpoint(args.src, args.dst, args.format, target, args.prefix, args.force)
-    except (FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
-        sys.exit(f'error: {error}')
     if report is not None:
         print(report.format())
     print(f'wrote {args.dst}')

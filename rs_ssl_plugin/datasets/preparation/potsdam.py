@@ -22,6 +22,7 @@ import shutil
 import sys
 import warnings
 import zipfile
+import zlib
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
@@ -90,9 +91,22 @@ def tile_members(archive: zipfile.ZipFile, kind: str) -> Dict[str, str]:
     return members
 
 
+def open_zip(path: str) -> zipfile.ZipFile:
+    """The zip at ``path``; a truncated or damaged one (an interrupted download) is a ``ValueError`` naming it."""
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f'{path} is not a complete zip archive ({error}): download it again') from None
+
+
 def read_member(archive: zipfile.ZipFile, member: str) -> np.ndarray:
     """A tile of the zip as ``H x W x C`` in file band order (R, G, B[, IR])."""
-    image = decode_raster(archive.read(member), f'{archive.filename}:{member}')
+    try:
+        data = archive.read(member)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as error:  # the member's bytes are cut off or damaged
+        raise ValueError(f'{archive.filename}:{member} cannot be read, the zip is truncated or damaged '
+                         f'({error}): download it again') from None
+    image = decode_raster(data, f'{archive.filename}:{member}')
     if image.ndim == 3 and image.shape[2] == 3:
         image = image[..., ::-1]  # decode_raster hands 3-band rasters over as BGR; here we want file order
     return image
@@ -212,7 +226,7 @@ def convert_potsdam(dataset_path: str, out_dir: str, bands: str = 'rgb', labels:
     counts = {'train': 0, 'val': 0, 'unlabeled': 0}
     statistics, unknown_pixels, converted = BandStatistics(), {}, {'train': [], 'val': []}
     try:
-        with zipfile.ZipFile(image_zip) as images, zipfile.ZipFile(label_zip) as label_archive:
+        with open_zip(image_zip) as images, open_zip(label_zip) as label_archive:
             image_members = tile_members(images, 'RGB' if bands == 'rgb' else 'RGBIR')
             label_members = tile_members(label_archive, 'label_noBoundary' if labels == 'noBoundary' else 'label')
             if not image_members:

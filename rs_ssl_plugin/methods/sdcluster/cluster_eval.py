@@ -46,25 +46,30 @@ class ClusterEval(BaseModule):
         return self.assign.scores(self.projector(self.encoder(inputs)[-1]))
 
 
-def cluster_eval_config(config_path: Optional[str] = None) -> dict:
-    """:class:`ClusterEval` config from the backbone/neck/prototypes of an SDCluster config, or the official
-    Swin-S with 256 prototypes."""
+def cluster_eval_config(config_path: Optional[str] = None, cfg_options: Optional[dict] = None) -> dict:
+    """:class:`ClusterEval` config from the backbone/neck/prototypes of an SDCluster config (with
+    ``cfg_options`` merged), or the official Swin-S with 256 prototypes."""
     if config_path is None:
         encoder = dict(type='SwinTransformerOS16')
         projector = dict(type='GELUMLP', in_channels=768, hidden_channels=2048, out_channels=256, dense=True)
         assign = dict(type='ClusterPrototypes', num_prototypes=256, dim=256)
     else:
-        model = Config.fromfile(config_path).model
+        cfg = Config.fromfile(config_path)
+        if cfg_options is not None:
+            cfg.merge_from_dict(cfg_options)
+        model = cfg.model
         encoder, projector, assign = model.backbone, model.neck, model.prototypes
     return dict(type='ClusterEval', encoder=encoder, projector=projector, assign=assign)
 
 
-def load_cluster_eval(checkpoint: str, config_path: Optional[str] = None, device: str = 'cpu') -> ClusterEval:
+def load_cluster_eval(checkpoint: str, config_path: Optional[str] = None, device: str = 'cpu',
+                      cfg_options: Optional[dict] = None) -> ClusterEval:
     """:class:`ClusterEval` with the teacher weights of ``checkpoint`` (``ClusterEval.pt``, an official or a
-    plugin SDCluster training checkpoint), architecture from ``config_path`` or the official Swin-S."""
+    plugin SDCluster training checkpoint), architecture from ``config_path`` (with ``cfg_options``) or the
+    official Swin-S."""
     state_dict = convert_sdcluster_clustereval(read_state_dict(checkpoint))
     init_default_scope('mmpretrain')
-    model = MODELS.build(cluster_eval_config(config_path))
+    model = MODELS.build(cluster_eval_config(config_path, cfg_options))
     architecture = (f'the architecture of {config_path}' if config_path else
                     'the default architecture (the official Swin-S with 256 prototypes)')
     require_checkpoint_fits(model, state_dict, checkpoint, f'the checkpoint was not trained with {architecture}: '

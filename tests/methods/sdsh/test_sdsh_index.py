@@ -34,18 +34,18 @@ def test_an_index_is_used_only_by_the_model_that_encoded_it(tmp_path):
     query = osp.join(root, 'class_1', 'img_00.png')
     index = str(tmp_path / 'index.pth')
     first = retrieve(['search', config, str(tmp_path / 'ckpt.pth'), '--folder', root, '--query', query,
-                      '--out', str(tmp_path / 'a.png'), '--save-index', index])
+                      '--show-dir', str(tmp_path / 'a'), '--save-index', index])
     again = retrieve(['search', config, str(tmp_path / 'ckpt.pth'), '--load-index', index, '--query', query,
-                      '--out', str(tmp_path / 'b.png')])
+                      '--show-dir', str(tmp_path / 'b')])
     assert again == first
     saved = torch.load(index, weights_only=True)['fingerprint']
     assert saved['bits'] == 16 and len(saved['config']) == len(saved['checkpoint']) == 64
     with pytest.raises(SystemExit, match=r'index.pth was encoded by another model .*checkpoint sha256'):
         retrieve(['search', config, str(tmp_path / 'other.pth'), '--load-index', index, '--query', query,
-                  '--out', str(tmp_path / 'c.png')])
+                  '--show-dir', str(tmp_path / 'c')])
     with pytest.raises(SystemExit, match=r'index.pth was encoded by another model .*config sha256'):
         retrieve(['search', write_config(tmp_path / 'cfg32.py', hash_bits=32), str(tmp_path / 'ckpt.pth'),
-                  '--load-index', index, '--query', query, '--out', str(tmp_path / 'd.png')])
+                  '--load-index', index, '--query', query, '--show-dir', str(tmp_path / 'd')])
 
 
 @pytest.mark.parametrize('content, expected', [

@@ -23,7 +23,7 @@ def test_query_inside_the_index_ranks_first(tmp_path):
                 test_dataloader=dict(dataset=dict(pipeline=pipeline)))).dump(str(tmp_path / 'cfg.py'))
     results = load_tool('retrieve').main(['search', str(tmp_path / 'cfg.py'), str(tmp_path / 'ckpt.pth'),
                                           '--folder', root, '--query', query, '--topk', '3',
-                                          '--out', str(tmp_path / 'nearest.png')])
+                                          '--show-dir', str(tmp_path)])
     assert results[0] == (query, 0.0)
     assert results[1] == (osp.join(root, 'class_0', 'copy.png'), 0.0)
 

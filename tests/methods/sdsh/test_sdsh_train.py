@@ -222,16 +222,16 @@ def test_retrieve_tool_search(tmp_path, capfd):
     cfg.dump(str(tmp_path / 'cfg.py'))
     retrieve = load_retrieve_tool()
     query = osp.join(root, 'class_1', 'img_00.png')
-    out = tmp_path / 'nearest.png'
+    out = tmp_path / 'img_00_nearest.png'  # <query name>_nearest.png under --show-dir
     results = retrieve.main(['search', str(tmp_path / 'cfg.py'), str(tmp_path / 'ckpt.pth'), '--folder', root,
-                             '--query', query, '--topk', '3', '--out', str(out),
+                             '--query', query, '--topk', '3', '--show-dir', str(tmp_path),
                              '--save-index', str(tmp_path / 'index.pth')])
     assert results[0] == (query, 0.0) and len(results) == 3 and out.is_file()
     printed = capfd.readouterr().out
     assert f'indexing 6 images under {root}' in printed and '6/6' in printed  # a progress bar while indexing
     with pytest.raises(SystemExit, match='already exists'):
         retrieve.main(['search', str(tmp_path / 'cfg.py'), str(tmp_path / 'ckpt.pth'), '--load-index',
-                       str(tmp_path / 'index.pth'), '--query', query, '--out', str(out)])
+                       str(tmp_path / 'index.pth'), '--query', query, '--show-dir', str(tmp_path)])
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(osp.join(REPO, 'configs', 'sdsh_*.py'))),
