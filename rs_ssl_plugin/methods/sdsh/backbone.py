@@ -1,4 +1,5 @@
 """SDSH's backbone: a DINOv2 ViT with mask token, attention-weighted pooling, hash layer and iBOT projection."""
+import os.path as osp
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -9,6 +10,9 @@ from torch import nn
 from ...models.vit import DINOVisionTransformer
 from .hash_layer import HashLayer
 from .pooling import AttentionWeightedPooling
+
+# the official DINOv2 ViT-S/14 release (DINOv2's README)
+DINOV2_VITS14_URL = 'https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth'
 
 
 @MODELS.register_module()
@@ -95,12 +99,26 @@ class SDSHViT(DINOVisionTransformer):
         what it lacks (a DINOv2 checkpoint has no SDSH layers) keeps it.
         """
         if not self.is_init:
+            self._require_pretrained_file()
             for module in (self.pool_global, self.pool_local, self.hash_layer, self.ibot_projection):
                 for layer in module.modules():
                     if isinstance(layer, nn.Linear):
                         trunc_normal_(layer.weight, std=0.02)
                         nn.init.zeros_(layer.bias)
         super().init_weights()
+
+    def _require_pretrained_file(self):
+        """A missing local ``Pretrained`` checkpoint is refused with the commands that make it: mmengine's own
+        error names neither the DINOv2 release nor its conversion."""
+        init_cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        for cfg in init_cfgs:
+            path = cfg.get('checkpoint') if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained' else None
+            if path and '://' not in str(path) and not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'the pretrained checkpoint {path} of SDSHViT does not exist. SDSH starts from DINOv2 ViT-S/14: '
+                    f'download {DINOV2_VITS14_URL} and convert it once with\n'
+                    f'  python tools/model_converters/convert_official.py dinov2_vits14_pretrain.pth {path} '
+                    '--format dinov2-vit\n(docs/sdsh.md, how to reproduce)')
 
     def forward_tokens(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Final-normed tokens ``(B, 1 + N, C)`` (class token first); ``masks`` ``(B, h, w)`` or ``(B, N)``

@@ -189,3 +189,14 @@ def test_pretrained_init_draws_what_the_checkpoint_lacks(tmp_path):
     first = state['hash_layer.0.weight'].clone()
     loaded.init_weights()  # a second call (mmengine warns) must not redraw anything
     assert torch.equal(loaded.hash_layer[0].weight, first)
+
+
+def test_missing_pretrained_checkpoint_names_the_conversion_command(tmp_path):
+    missing = tmp_path / 'pretrain' / 'dinov2_vits14_224.pth'
+    vit = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=str(missing)))
+    command = (f'python tools/model_converters/convert_official.py dinov2_vits14_pretrain.pth {missing} '
+               '--format dinov2-vit')
+    with pytest.raises(FileNotFoundError) as error:
+        vit.init_weights()
+    assert str(missing) in str(error.value) and command in str(error.value)
+    assert 'dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth' in str(error.value)
