@@ -1,6 +1,7 @@
 """SDSH's backbone: a DINOv2 ViT with mask token, attention-weighted pooling, hash layer and iBOT projection."""
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from functools import partial
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from mmengine.model.weight_init import trunc_normal_
@@ -13,6 +14,27 @@ from .pooling import AttentionWeightedPooling
 
 # the official DINOv2 ViT-S/14 release (DINOv2's README)
 DINOV2_VITS14_URL = 'https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth'
+
+
+def drop_add_residual(x: torch.Tensor, residual: Callable[[torch.Tensor], torch.Tensor],
+                      drop_rate: float) -> torch.Tensor:
+    """DINOv2's stochastic depth of a residual branch over a batch ``x`` ``(B, ...)``: the branch runs on a
+    random subset of ``max(int(B (1 - drop_rate)), 1)`` rows only, and its output, scaled by ``B / subset``,
+    is added to those rows; the other rows pass unchanged (a fixed count, not a per-row coin flip)."""
+    batch = x.size(0)
+    keep = max(int(batch * (1 - drop_rate)), 1)
+    rows = torch.randperm(batch, device=x.device)[:keep]
+    return torch.index_add(x, 0, rows, residual(x[rows]).to(x.dtype), alpha=batch / keep)
+
+
+def attention_residual(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The attention branch of an mmpretrain ``TransformerEncoderLayer`` (layer scale included)."""
+    return layer.attn(layer.ln1(x))
+
+
+def ffn_residual(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The feed-forward branch of an mmpretrain ``TransformerEncoderLayer`` (layer scale included)."""
+    return layer.ffn.gamma2(layer.ffn.layers(layer.ln2(x)))
 
 
 @MODELS.register_module()
@@ -44,7 +66,9 @@ class SDSHViT(DINOVisionTransformer):
         hash_bits (int): Code length (SDSH: 16, 32, 48 or 64). Defaults to 64.
         ibot_channels (int): Width of the iBOT patch projection. Defaults to 256.
         drop_path_rate (float): Stochastic depth, the same for every block (DINOv2 ``drop_path_uniform``;
-            SDSH's student: 0.05, the teacher is built with 0). Defaults to 0.
+            SDSH's student: 0.05, the teacher is built with 0). As DINOv2's blocks on crop lists, each branch
+            of each block skips a fixed share of the batch in training (:func:`drop_add_residual`: 121 of 128
+            rows kept at 0.05). Defaults to 0.
         layer_scale_init_value (float): Layer-scale init (pretrained values come from the checkpoint).
             Defaults to 1e-5.
         interpolate_offset (float): DINOv2 position-embedding interpolation offset. Defaults to 0.1.
@@ -63,12 +87,13 @@ class SDSHViT(DINOVisionTransformer):
                 raise ValueError(f'SDSHViT fixes {key!r}; it cannot be set')
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, out_type='raw', final_norm=True,
                          with_cls_token=True, layer_scale_init_value=layer_scale_init_value,
-                         layer_cfgs=dict(drop_path_rate=drop_path_rate), interpolate_offset=interpolate_offset,
-                         init_cfg=init_cfg, **kwargs)
+                         interpolate_offset=interpolate_offset, init_cfg=init_cfg, **kwargs)
         if local_img_size % patch_size or img_size % patch_size:
             raise ValueError(f'img_size {img_size} and local_img_size {local_img_size} must be multiples of '
                              f'patch_size {patch_size}')
         self.hash_bits = hash_bits
+        # the blocks are built without DropPath: forward_tokens drops batch subsets instead
+        self.drop_path_rate = drop_path_rate
         dims = self.embed_dims
         self.mask_token = nn.Parameter(torch.zeros(1, dims))
         num_global = self.patch_resolution[0] * self.patch_resolution[1]
@@ -130,7 +155,11 @@ class SDSHViT(DINOVisionTransformer):
         tokens = tokens + self.resized_pos_embed(grid)
         tokens = self.pre_norm(self.drop_after_pos(tokens))
         for layer in self.layers:
-            tokens = layer(tokens)
+            if self.training and self.drop_path_rate > 0:
+                tokens = drop_add_residual(tokens, partial(attention_residual, layer), self.drop_path_rate)
+                tokens = drop_add_residual(tokens, partial(ffn_residual, layer), self.drop_path_rate)
+            else:
+                tokens = layer(tokens)
         return self.ln1(tokens)
 
     def forward_hash(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
