@@ -148,6 +148,11 @@ class SDSHViT(DINOVisionTransformer):
     def forward_tokens(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Final-normed tokens ``(B, 1 + N, C)`` (class token first); ``masks`` ``(B, h, w)`` or ``(B, N)``
         bool marks the patches replaced by the mask token."""
+        return self.tokens_and_grid(x, masks)[0]
+
+    def tokens_and_grid(self, x: torch.Tensor,
+                        masks: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """:meth:`forward_tokens` and the patch grid ``(h, w)``."""
         tokens, grid = self.patch_embed(x)
         if masks is not None:
             tokens = torch.where(masks.flatten(1).unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
@@ -160,7 +165,13 @@ class SDSHViT(DINOVisionTransformer):
                 tokens = drop_add_residual(tokens, partial(ffn_residual, layer), self.drop_path_rate)
             else:
                 tokens = layer(tokens)
-        return self.ln1(tokens)
+        return self.ln1(tokens), grid
+
+    def forward_feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The final-normed patch tokens as a ``(B, C, h, w)`` map, for inputs of any size (the position
+        embedding is interpolated as DINOv2 does; the pooling, fixed to two patch counts, is not run)."""
+        tokens, grid = self.tokens_and_grid(x)
+        return tokens[:, 1:].transpose(1, 2).reshape(x.size(0), -1, *grid)
 
     def forward_hash(self, x: torch.Tensor, masks: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """SDSH outputs of one crop size: ``hash`` u ``(B, bits)``, ``pooled`` v_e ``(B, 2C)``, ``ibot``
