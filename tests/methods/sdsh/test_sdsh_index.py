@@ -11,6 +11,7 @@ from helpers.tools import load_tool
 from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.methods.sdsh.retrieval import model_fingerprint, read_index, write_index
 
+
 def eval_pipeline(size=28):
     return [dict(type='LoadImageFromFile'),
             dict(type='MultiView', num_views=1, transforms=[[dict(type='Resize', scale=(size, size))]]),
