@@ -140,3 +140,15 @@ def test_demo_figure_has_titles_and_class_legend(tmp_path):
     written = cv2.imread(figure)[..., ::-1]
     # every class colour of the palette appears, in the panels or in the legend
     assert all(has_colour(written, c, 10) for c in demo.PALETTE_RGB)
+
+
+@pytest.mark.parametrize('num_clusters, min_distance', [(27, 30), (256, 10)])
+def test_cluster_palette_keeps_every_two_colours_apart(num_clusters, min_distance):
+    """Any two clusters (neighbours included) differ by at least min_distance in CIELAB (golden-ratio hues with
+    random saturation gave pairs 8.6 and 1.2 apart), none is white or black, and cluster k keeps its colour."""
+    palette = prototype_palette(num_clusters)
+    lab = cv2.cvtColor(palette[None].astype(np.float32) / 255, cv2.COLOR_BGR2LAB)[0]
+    distances = np.linalg.norm(lab[:, None] - lab[None], axis=-1)[np.triu_indices(num_clusters, 1)]
+    assert distances.min() >= min_distance
+    assert not ((palette == 255).all(axis=1) | (palette == 0).all(axis=1)).any()
+    assert (prototype_palette(8) == palette[:8]).all()
