@@ -22,7 +22,7 @@ from mmengine.config import DictAction
 
 from rs_ssl_plugin.datasets.checks import collect_image_files, read_rgb_image
 from rs_ssl_plugin.engine.runner_config import add_unsafe_load_argument
-from rs_ssl_plugin.evaluation.features import build_frozen_backbone, feature_maps
+from rs_ssl_plugin.evaluation.features import build_frozen_backbone
 from rs_ssl_plugin.utils.entry_points import (
     USER_ERRORS,
     ToolHelpFormatter,
@@ -70,7 +70,7 @@ def main(argv=None):
         images, maps = [], []
         for path in paths:
             image = fit_for_display(read_rgb_image(path), args.max_size)
-            outputs_of_image = feature_maps(backbone(backbone.preprocessing(image)[None]))
+            outputs_of_image = backbone.feature_maps(backbone.preprocessing(image)[None])
             maps.append(outputs_of_image[args.layer][0].float().cpu())
             images.append(image)
     mean, components = fit_pca(maps, seed=args.seed)

@@ -112,6 +112,15 @@ class FrozenBackbone:
         return self._fingerprint
 
     @torch.no_grad()
+    def feature_maps(self, images: torch.Tensor) -> List[torch.Tensor]:
+        """The ``(B, C, h, w)`` feature maps of a batch: the module's ``forward_feature_map`` where it has one
+        (a backbone whose output is pooled, as SDSH's hash code), else the maps among its outputs."""
+        dense = getattr(self.module, 'forward_feature_map', None)
+        if dense is not None:
+            return [dense(images.to(self.device))]
+        return feature_maps(self(images))
+
+    @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple:
         """The backbone's outputs (a tuple) for a batch of preprocessed images."""
         outputs = self.module(images.to(self.device))

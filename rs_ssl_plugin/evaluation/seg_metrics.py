@@ -57,11 +57,11 @@ def save_confusion_image(matrix: np.ndarray, classes: Sequence[str], path: str) 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = matrix.sum(1, keepdims=True)
-    normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape, np.float64), where=rows > 0)
+    percent = 100 * np.divide(matrix, rows, out=np.zeros(matrix.shape, np.float64), where=rows > 0)
     size = 1.6 + 0.7 * len(classes)
     figure, axes = plt.subplots(figsize=(size + 1.5, size))
-    image = axes.imshow(normalised, cmap='Blues', vmin=0, vmax=1)
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    image = axes.imshow(percent, cmap='Blues', vmin=0, vmax=100)  # the colour bar in the cells' unit
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label='% of the true class')
     ticks = np.arange(len(classes))
     axes.set_xticks(ticks, labels=classes, rotation=45, ha='right')
     axes.set_yticks(ticks, labels=classes)
@@ -69,8 +69,8 @@ def save_confusion_image(matrix: np.ndarray, classes: Sequence[str], path: str) 
     axes.set_ylabel('ground truth')
     for i in ticks:
         for j in ticks:
-            axes.text(j, i, f'{100 * normalised[i, j]:.1f}', ha='center', va='center', fontsize=8,
-                      color='white' if normalised[i, j] > 0.5 else 'black')
+            axes.text(j, i, f'{percent[i, j]:.1f}', ha='center', va='center', fontsize=8,
+                      color='white' if percent[i, j] > 50 else 'black')
     axes.set_title('confusion matrix (% of each true class)')
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -1,5 +1,4 @@
 """Colouring of cluster-id maps: one fixed colour per cluster across images, or the official per-image JET."""
-import colorsys
 import os.path as osp
 from typing import Dict, List, Tuple
 
@@ -9,15 +8,22 @@ import numpy as np
 from .legend import fit_for_display, panel_figure, save_figure
 
 
-def prototype_palette(num_clusters: int, seed: int = 0) -> np.ndarray:
-    """(num_clusters, 3) uint8 BGR colours; cluster k gets the same colour for any ``num_clusters`` > k and a
-    given seed, so a cluster keeps its colour in every image. Hues are spread by the golden ratio; saturation
-    and value vary so neighbours differ."""
-    rng = np.random.default_rng(seed)
-    hues = (np.arange(num_clusters) * 0.618033988749895) % 1.0
-    saturation_value = rng.uniform(0.6, 1.0, (num_clusters, 2))  # row k does not depend on num_clusters
-    rgb = [colorsys.hsv_to_rgb(h, s, v) for h, (s, v) in zip(hues, saturation_value)]
-    return np.round(np.array(rgb)[:, ::-1] * 255).astype(np.uint8)
+def prototype_palette(num_clusters: int, levels: int = 32) -> np.ndarray:
+    """(num_clusters, 3) uint8 BGR colours chosen greedily as in Glasbey et al. (2007): each next colour is the
+    one of a ``levels``^3 RGB grid farthest in CIELAB from every colour before it (and from white and black,
+    the figures' background and text), so any two clusters, neighbours included, differ as much as possible.
+    The choice is deterministic and does not depend on ``num_clusters``: cluster k keeps its colour."""
+    steps = np.linspace(0, 1, levels, dtype=np.float32)
+    grid = np.stack(np.meshgrid(steps, steps, steps, indexing='ij'), -1).reshape(1, -1, 3)
+    lab = cv2.cvtColor(grid, cv2.COLOR_RGB2LAB)[0]
+    white_black = cv2.cvtColor(np.array([[[1, 1, 1], [0, 0, 0]]], np.float32), cv2.COLOR_RGB2LAB)[0]
+    distance = np.linalg.norm(lab[:, None] - white_black[None], axis=-1).min(axis=1)
+    chosen = []
+    for _ in range(num_clusters):
+        index = int(distance.argmax())
+        chosen.append(index)
+        distance = np.minimum(distance, np.linalg.norm(lab - lab[index], axis=-1))
+    return np.round(grid[0, chosen][:, ::-1] * 255).astype(np.uint8)
 
 
 def colorize_clusters(cluster_ids: np.ndarray, palette: np.ndarray = None, per_image: bool = False) -> np.ndarray:

@@ -193,3 +193,15 @@ def test_out_option_beside_out_dir_goes_to_the_per_class_metric(tmp_path):
     assert per_class.type == 'PerClassSegMetric' and per_class.label_dir == str(tmp_path / 'labels')
     assert per_class.output_dir == str(tmp_path / 'report')
     build_metric(per_class)
+
+
+def test_confusion_image_colour_bar_is_in_percent_like_its_cells(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from rs_ssl_plugin.evaluation.seg_metrics import save_confusion_image
+    saved = []
+    monkeypatch.setattr(Figure, 'savefig', lambda figure, *args, **kwargs: saved.append(figure))
+    save_confusion_image(np.array([[3, 1], [0, 4]]), ['a', 'b'], str(tmp_path / 'confusion.png'))
+    matrix_axes, bar_axes = saved[0].axes
+    assert bar_axes.get_ylim() == (0, 100) and '%' in bar_axes.get_ylabel()
+    assert [t.get_text() for t in matrix_axes.texts] == ['75.0', '25.0', '0.0', '100.0']

@@ -109,6 +109,21 @@ def test_vis_features_tool_any_size_and_geotiff(tmp_path):
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'out' / 'a_pca.png')), first)  # deterministic
 
 
+def test_vis_features_draws_sdsh_patch_tokens_at_any_size(tmp_path):
+    """SDSH's backbone returns a pooled hash code, fixed to 2 patch counts: the PCA map comes from its patch
+    tokens, with the position embedding interpolated to the image's grid."""
+    config = tmp_path / 'sdsh_backbone.py'
+    config.write_text("default_scope = 'mmpretrain'\ncustom_imports = dict(imports=['rs_ssl_plugin'])\n"
+                      "backbone = dict(type='SDSHViT', arch=dict(embed_dims=32, num_layers=2, num_heads=2, "
+                      "feedforward_channels=64), img_size=28, local_img_size=14, patch_size=7, hash_bits=16, "
+                      "ibot_channels=16)\n")
+    image = tmp_path / 'scene.png'
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (70, 91, 3), dtype=np.uint8))
+    load_tool('vis_features').main([str(config), 'random', str(image), '--out-dir', str(tmp_path / 'out'),
+                                    '--device', 'cpu'])
+    assert cv2.imread(str(tmp_path / 'out' / 'scene_pca.png')).shape == (70, 91, 3)
+
+
 def test_demo_figure_has_titles_and_class_legend(tmp_path):
     spec = importlib.util.spec_from_file_location('demo', osp.join(REPO, 'demo', 'false_synthetic_demo.py'))
     demo = importlib.util.module_from_spec(spec)
@@ -125,3 +140,15 @@ def test_demo_figure_has_titles_and_class_legend(tmp_path):
     written = cv2.imread(figure)[..., ::-1]
     # every class colour of the palette appears, in the panels or in the legend
     assert all(has_colour(written, c, 10) for c in demo.PALETTE_RGB)
+
+
+@pytest.mark.parametrize('num_clusters, min_distance', [(27, 30), (256, 10)])
+def test_cluster_palette_keeps_every_two_colours_apart(num_clusters, min_distance):
+    """Any two clusters (neighbours included) differ by at least min_distance in CIELAB (golden-ratio hues with
+    random saturation gave pairs 8.6 and 1.2 apart), none is white or black, and cluster k keeps its colour."""
+    palette = prototype_palette(num_clusters)
+    lab = cv2.cvtColor(palette[None].astype(np.float32) / 255, cv2.COLOR_BGR2LAB)[0]
+    distances = np.linalg.norm(lab[:, None] - lab[None], axis=-1)[np.triu_indices(num_clusters, 1)]
+    assert distances.min() >= min_distance
+    assert not ((palette == 255).all(axis=1) | (palette == 0).all(axis=1)).any()
+    assert (prototype_palette(8) == palette[:8]).all()

@@ -65,8 +65,12 @@ class RetrievalImageFolder(BaseDataset):
         """Samples of ``split`` with ``gt_label`` and ``is_query``; sets the class names from the folders."""
         classes, database, query = split_class_folder(self.data_root, self.train_ratio, self.extensions)
         if self.expected_num_classes is not None and len(classes) != self.expected_num_classes:
-            raise ValueError(f'{self.data_root} has {len(classes)} class folders, expected '
-                             f'{self.expected_num_classes} for {type(self).__name__}')
+            found = len(classes)
+            raise ValueError(f'{self.data_root} has {found} class folders, expected {self.expected_num_classes} '
+                             f'for {type(self).__name__}; for your own data set expected_num_classes={found} (or '
+                             'None: no check) on every dataset of the config, e.g. --cfg-options '
+                             + ' '.join(f'{loader}.dataset.expected_num_classes={found}'
+                                        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')))
         self._metainfo['classes'] = tuple(classes)
         chosen = dict(database=[(database, False)], query=[(query, True)],
                       all=[(database, False), (query, True)])[self.split]

@@ -73,15 +73,18 @@ def default_cutoffs(num_db: int, step: int = 500, min_points: int = 100) -> List
     return sorted(set([1] + list(range(step, num_db + 1, step)) + [num_db]))
 
 
-def save_pr_curve(curve: Dict[str, List[float]], path: str, title: str = '') -> None:
-    """Write the curve as ``<path>.json`` and a precision-recall plot at ``path`` (png/pdf/svg)."""
+def save_pr_curve(curve: Dict[str, List[float]], path: str, title: str = '', mean_ap: Optional[float] = None) -> None:
+    """Write the curve as ``<path>.json`` and a precision-recall plot at ``path`` (png/pdf/svg); ``mean_ap``
+    (the mAP over the whole database) labels the curve in the legend."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     with open(osp.splitext(path)[0] + '.json', 'w') as f:
         json.dump(curve, f, indent=1)
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.plot(curve['recall'], curve['precision'], marker='.')
+    ax.plot(curve['recall'], curve['precision'], marker='.', label=None if mean_ap is None else f'mAP {mean_ap:.4f}')
+    if mean_ap is not None:
+        ax.legend(loc='lower left')
     ax.set_xlabel('recall')
     ax.set_ylabel('precision')
     ax.set_xlim(0, 1)
@@ -160,6 +163,7 @@ class RetrievalMetric(BaseMetric):
         if self.pr_curve_file:
             cutoffs = self.pr_cutoffs or default_cutoffs(len(db))
             save_pr_curve(precision_recall_curve(ranked, [min(k, len(db)) for k in cutoffs]), self.pr_curve_file,
-                          f'{db_codes.size(1)} bits, {len(queries)} queries')
+                          f'{db_codes.size(1)} bits, {len(queries)} queries, mAP {metrics["mAP"]:.4f}',
+                          mean_ap=metrics['mAP'])
             MMLogger.get_current_instance().info(f'precision-recall curve saved to {self.pr_curve_file}')
         return metrics

@@ -3,8 +3,8 @@ a folder of images with the teacher's hash codes and rank it by Hamming distance
 (``tools/retrieve.py``). Ties in Hamming distance keep index order (sorted file paths).
 
 A saved index holds the fingerprint of the model that encoded it (hashes of the config's model and test
-pipeline and of the checkpoint file, and the code length): codes of another model are not comparable, so
-such an index is refused."""
+pipeline and of the loaded weights, and the code length): codes of another model are not comparable, so
+such an index is refused; another file holding the same weights is the same model."""
 import hashlib
 import io
 import json
@@ -70,26 +70,25 @@ def build_model(cfg: Config, checkpoint: str, device: str = 'cpu'):
     return model.to(device).eval()
 
 
-def file_sha256(path: str) -> str:
-    """The SHA-256 of a file's bytes (of the string itself for a URL)."""
+def weights_sha256(state_dict: Dict[str, torch.Tensor]) -> str:
+    """The SHA-256 over the sorted keys with each tensor's dtype, shape and bytes: equal for any two files
+    holding the same weights (whatever else they pickle, in whatever order)."""
     digest = hashlib.sha256()
-    if not osp.isfile(path):
-        digest.update(path.encode())
-        return digest.hexdigest()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
+    for key in sorted(state_dict):
+        tensor = state_dict[key].detach().cpu().contiguous()
+        digest.update(f'{key}:{tensor.dtype}:{tuple(tensor.shape)}\n'.encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
-def model_fingerprint(cfg: Config, checkpoint: str) -> Dict[str, str]:
+def model_fingerprint(cfg: Config, model: torch.nn.Module) -> Dict[str, str]:
     """What makes two sets of codes comparable: the model and test pipeline of the config (without
-    ``init_cfg``, which the checkpoint overrides) and the checkpoint's bytes, as SHA-256 hashes."""
-    model = cfg.model.to_dict()
-    model.get('backbone', {}).pop('init_cfg', None)
-    described = json.dumps(dict(model=model, pipeline=Config(dict(p=cfg.test_dataloader.dataset.pipeline)).to_dict()),
-                           sort_keys=True, default=str)
-    return dict(config=hashlib.sha256(described.encode()).hexdigest(), checkpoint=file_sha256(checkpoint))
+    ``init_cfg``, which the checkpoint overrides) and the weights loaded into ``model``, as SHA-256 hashes."""
+    described_model = cfg.model.to_dict()
+    described_model.get('backbone', {}).pop('init_cfg', None)
+    pipeline = Config(dict(p=cfg.test_dataloader.dataset.pipeline)).to_dict()
+    described = json.dumps(dict(model=described_model, pipeline=pipeline), sort_keys=True, default=str)
+    return dict(config=hashlib.sha256(described.encode()).hexdigest(), weights=weights_sha256(model.state_dict()))
 
 
 def write_index(path: str, paths: List[str], codes: torch.Tensor, fingerprint: Dict[str, str]) -> None:
@@ -99,9 +98,9 @@ def write_index(path: str, paths: List[str], codes: torch.Tensor, fingerprint: D
     write_atomically(path, buffer.getvalue())
 
 
-def read_index(path: str, fingerprint: Dict[str, str]) -> Tuple[List[str], torch.Tensor]:
-    """The paths and codes of an index written by :func:`write_index` for the model of ``fingerprint``;
-    ``ValueError`` naming the file for anything else."""
+def read_index(path: str) -> Tuple[List[str], torch.Tensor, Dict[str, str]]:
+    """The paths, codes and fingerprint of an index written by :func:`write_index`; ``ValueError`` naming the
+    file for anything else."""
     index = load_checkpoint_file(path)
     written_by = 'a dict with paths, codes and fingerprint written by tools/retrieve.py search --save-index'
     if not isinstance(index, dict):
@@ -120,12 +119,17 @@ def read_index(path: str, fingerprint: Dict[str, str]) -> Tuple[List[str], torch
         raise ValueError(f'{path} holds {len(paths)} paths for {codes.size(0)} codes')
     if not isinstance(saved, dict) or saved.get('bits') != codes.size(1):
         raise ValueError(f'{path}: the fingerprint does not describe its {codes.size(1)}-bit codes')
+    return list(paths), codes, saved
+
+
+def require_same_model(path: str, saved: Dict[str, str], fingerprint: Dict[str, str]) -> None:
+    """``ValueError`` naming the index file and the differing hashes unless the fingerprint saved with it is
+    ``fingerprint``."""
     differ = [f'{key} sha256 {str(saved.get(key))[:12]} vs {value[:12]}' for key, value in fingerprint.items()
               if saved.get(key) != value]
     if differ:
         raise ValueError(f'{path} was encoded by another model than this config and checkpoint ({"; ".join(differ)}): '
                          'its codes are not comparable; rebuild it with --save-index')
-    return list(paths), codes
 
 
 def encode(model, cfg: Config, paths: Sequence[str], batch_size: int, progress: bool = False) -> torch.Tensor:
@@ -178,16 +182,18 @@ def search_folder(config: str, checkpoint: str, query: str, folder: Optional[str
     refuse_overwrite(out, force)
     refuse_overwrite(save_index, force)
     cfg = load_config(config, cfg_options)
-    fingerprint = model_fingerprint(cfg, checkpoint)
     if load_index:
-        paths, codes = read_index(load_index, fingerprint)
+        paths, codes, saved_fingerprint = read_index(load_index)
     else:
         require_dir(folder, 'image folder')
         paths = list_images(folder, IMAGE_EXTENSIONS)
         if not paths:
             raise ValueError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) under {folder}')
     model = build_model(cfg, checkpoint, device)
-    if not load_index:
+    fingerprint = model_fingerprint(cfg, model)
+    if load_index:
+        require_same_model(load_index, saved_fingerprint, fingerprint)
+    else:
         print(f'indexing {len(paths)} images under {folder}')
         codes = encode(model, cfg, paths, batch_size, progress=True)
         if save_index:

@@ -189,3 +189,57 @@ def test_pretrained_init_draws_what_the_checkpoint_lacks(tmp_path):
     first = state['hash_layer.0.weight'].clone()
     loaded.init_weights()  # a second call (mmengine warns) must not redraw anything
     assert torch.equal(loaded.hash_layer[0].weight, first)
+
+
+def test_missing_pretrained_checkpoint_names_the_conversion_command(tmp_path):
+    missing = tmp_path / 'pretrain' / 'dinov2_vits14_224.pth'
+    vit = tiny_vit(init_cfg=dict(type='Pretrained', checkpoint=str(missing)))
+    command = (f'python tools/model_converters/convert_official.py dinov2_vits14_pretrain.pth {missing} '
+               '--format dinov2-vit')
+    with pytest.raises(FileNotFoundError) as error:
+        vit.init_weights()
+    assert str(missing) in str(error.value) and command in str(error.value)
+    assert 'dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth' in str(error.value)
+
+
+def test_stochastic_depth_adds_the_residual_to_a_fixed_subset_scaled():
+    """DINOv2's batch-subset stochastic depth: exactly max(int(b (1 - rate)), 1) rows get the residual, times
+    b / subset; the others are unchanged."""
+    from rs_ssl_plugin.methods.sdsh.backbone import drop_add_residual
+    x = torch.randn(128, 3, 4)
+    seen = []
+
+    def residual(rows):
+        seen.append(rows.size(0))
+        return torch.ones_like(rows)
+
+    out = drop_add_residual(x, residual, 0.05)
+    changed = (out != x).flatten(1).any(dim=1)
+    assert seen == [121] and int(changed.sum()) == 121
+    torch.testing.assert_close(out[changed] - x[changed], torch.full((121, 3, 4), 128 / 121))
+    assert torch.equal(out[~changed], x[~changed])
+    assert drop_add_residual(x[:1], residual, 0.9).ne(x[:1]).all()  # at least one row always kept
+
+
+def test_sdsh_vit_blocks_drop_batch_subsets_in_training_only():
+    torch.manual_seed(0)
+    vit = tiny_vit()  # drop_path_rate 0.05
+    rows = {}
+    for name in ('attn', 'ffn'):
+        module = getattr(vit.layers[0], name)
+        branch = module if name == 'attn' else module.layers
+        branch.register_forward_hook(lambda m, args, out, name=name: rows.setdefault(name, []).append(args[0].size(0)))
+    images = torch.randn(40, 3, 28, 28)
+    vit.train()
+    vit.forward_tokens(images)
+    assert rows == dict(attn=[38], ffn=[38])  # int(40 x 0.95)
+    vit.eval()
+    rows.clear()
+    with torch.no_grad():
+        tokens = vit.forward_tokens(images)
+        reference, grid = vit.patch_embed(images)
+        reference = torch.cat([vit.cls_token.expand(40, -1, -1), reference], 1) + vit.resized_pos_embed(grid)
+        for layer in vit.layers:
+            reference = layer(reference)
+    assert rows == dict(attn=[40, 40], ffn=[40, 40])
+    torch.testing.assert_close(tokens, vit.ln1(reference))

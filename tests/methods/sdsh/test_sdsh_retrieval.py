@@ -90,3 +90,18 @@ def test_metric_errors_name_the_missing_field():
     metric.process(None, fake_predictions([[1, 1]], [0], [False]))
     with pytest.raises(ValueError, match='database and query'):
         metric.compute_metrics(metric.results)
+
+
+def test_pr_curve_shows_the_map_in_legend_and_title(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    saved = []
+    monkeypatch.setattr(Figure, 'savefig', lambda figure, *args, **kwargs: saved.append(figure))
+    # query 3 ranks the relevant db items 0 and 2 first and second: AP 1; query 4 finds its only one third: 1/3
+    preds = fake_predictions([[1, 1, 1], [-1, -1, -1], [1, -1, 1], [0.5, 0.2, 0.9], [1, 1, 1]], [0, 1, 0, 0, 1],
+                             [False, False, False, True, True])
+    metric = RetrievalMetric(pr_curve_file=str(tmp_path / 'pr.png'))
+    metric.process(None, preds)
+    assert metric.compute_metrics(metric.results)['mAP'] == pytest.approx(2 / 3)
+    axes = saved[0].axes[0]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ['mAP 0.6667']
+    assert 'mAP 0.6667' in axes.get_title()

@@ -37,6 +37,16 @@ def test_official_split_is_per_class_sorted(tmp_path):
         UCMercedRetrieval(str(tmp_path))
 
 
+def test_class_count_error_names_the_config_key_and_value(tmp_path):
+    """Your own class-folder set with another class count: the error says what to set, and to what."""
+    root = write_class_folders(tmp_path / 'own', num_classes=2, per_class=2)
+    with pytest.raises(ValueError, match=r'has 2 class folders, expected 21 .* expected_num_classes=2 .*'
+                                         r'--cfg-options train_dataloader\.dataset\.expected_num_classes=2 '
+                                         r'val_dataloader\.dataset\.expected_num_classes=2 '
+                                         r'test_dataloader\.dataset\.expected_num_classes=2'):
+        UCMercedRetrieval(root)
+
+
 def test_multicrop_views_and_blur_switch():
     img = np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)
     out = SDSHMultiCrop(global_size=28, local_size=14, num_local=3)(dict(img=img))
