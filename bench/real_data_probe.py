@@ -398,6 +398,40 @@ def markdown(runs, args):
     return '\n'.join(lines) + '\n'
 
 
+# the issue's goals at the last scored iteration, every seed: (method, score, reference, margin); the reference
+# is a baseline's score of the same seed, or (``'own init'``) the method's own score at iteration 0
+GOALS = (('false_bn', 'ucm_knn_top1', 'random_r18_bn', 10), ('false_linear', 'ucm_knn_top1', 'random_r18_bn', 10),
+         ('false_bn', 'ucm_knn_top1', 'simclr', 0), ('false_linear', 'ucm_knn_top1', 'simclr', 0),
+         ('false_bn', 'potsdam_probe_mIoU', 'random_r18_bn', 3), ('false_bn', 'loveda_probe_mIoU', 'random_r18_bn', 3),
+         ('false_linear', 'potsdam_probe_mIoU', 'random_r18_bn', 3),
+         ('false_linear', 'loveda_probe_mIoU', 'random_r18_bn', 3),
+         ('sdcluster', 'ucm_knn_top1', 'own init', 5))
+
+
+def goal_table(runs):
+    """Per goal of :data:`GOALS` and seed, the method's last score minus its reference (percentage points), and
+    whether the margin is reached, as markdown; goals whose runs are missing are left out."""
+    by_key = {(run['method'], run['seed']): run for run in runs}
+    lines = ['| goal (last scored iteration) | ' + ' | '.join(f'seed {seed}' for seed in
+                                                              sorted({run['seed'] for run in runs})) + ' |']
+    lines.append('|---' * (lines[0].count('|') - 1) + '|')
+    seeds = sorted({run['seed'] for run in runs})
+    for method, key, reference, margin in GOALS:
+        cells = []
+        for seed in seeds:
+            run = by_key.get((method, seed))
+            base = run if reference == 'own init' else by_key.get((reference, seed))
+            if run is None or base is None:
+                cells.append('-')
+                continue
+            delta = run['curve'][-1]['scores'][key] - base['curve'][0 if reference == 'own init' else -1]['scores'][key]
+            cells.append(f'{delta:+.2f} {"yes" if delta >= margin else "no"}')
+        if any(cell != '-' for cell in cells):
+            against = 'its own random init' if reference == 'own init' else LABELS[reference]
+            lines.append(f'| {LABELS[method]}: {SCORES[key]} >= {against} + {margin} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def plot_curves(runs, args, path):
     """Score against iterations, one panel per probe: mean over seeds with the seeds' range shaded for each
     trained method, the baselines as horizontal lines."""
@@ -481,6 +515,8 @@ def main(argv=None):
         if missing:
             print(f'--report-only: no stored scores with these settings for {", ".join(missing)}; left out', flush=True)
         runs = [run for run in runs if run]
+        if not runs:
+            raise SystemExit(f'--report-only: {args.work_dir} holds no stored run with these settings')
     else:
         args.pool, ucm, seg = prepare_data(args)
         data = dict(ucm=ucm, **seg)
@@ -490,7 +526,7 @@ def main(argv=None):
     outputs = {name: osp.join(args.work_dir, name) for name in ('results.json', 'results.md', 'learning_curves.png')}
     with open(outputs['results.json'], 'w') as f:
         json.dump(report, f, indent=2)
-    table = markdown(runs, args)
+    table = markdown(runs, args) + '\n' + goal_table(runs)
     with open(outputs['results.md'], 'w') as f:
         f.write(table)
     plot_curves(runs, args, outputs['learning_curves.png'])

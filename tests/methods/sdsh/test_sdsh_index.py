@@ -46,13 +46,8 @@ def test_an_index_is_used_only_by_the_model_that_encoded_it(tmp_path):
         retrieve(['search', config, str(tmp_path / 'other.pth'), '--load-index', index, '--query', query,
                   '--show-dir', str(tmp_path / 'c')])
     with pytest.raises(SystemExit, match=r'index.pth was encoded by another model .*config sha256'):
-<<<<<<< HEAD
-        retrieve(['search', write_config(tmp_path / 'cfg32.py', hash_bits=32), str(tmp_path / 'ckpt.pth'),
-                  '--load-index', index, '--query', query, '--show-dir', str(tmp_path / 'd')])
-=======
         retrieve(['search', write_config(tmp_path / 'cfg_resize29.py', resize=29), str(tmp_path / 'ckpt.pth'),
-                  '--load-index', index, '--query', query, '--out', str(tmp_path / 'd.png')])
->>>>>>> issue20-sdsh
+                  '--load-index', index, '--query', query, '--show-dir', str(tmp_path / 'd')])
 
 
 @pytest.mark.parametrize('content, expected', [
