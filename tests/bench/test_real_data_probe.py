@@ -56,7 +56,7 @@ def test_learning_curve_smoke_run_scores_every_snapshot_and_reuses_stored_runs(r
     for name in ('results.json', 'results.md', 'learning_curves.png'):
         assert osp.getsize(tmp_path / 'run' / name) > 0
     table = (tmp_path / 'run' / 'results.md').read_text()
-    assert 'FALSE, BN non-linear head | 2 |' in table and 'random init, ResNet-18 | 0 |' in table
+    assert 'FALSE, BN non-linear head | 0 | 2 |' in table and 'random init, ResNet-18 | 0 | 0 |' in table
 
     capsys.readouterr()
     again = real_data_probe.main(argv)
@@ -64,6 +64,7 @@ def test_learning_curve_smoke_run_scores_every_snapshot_and_reuses_stored_runs(r
     assert again['runs'] == report['runs']
     stored = json.loads((tmp_path / 'run' / 'false_bn_seed0' / 'scores.json').read_text())
     assert stored['settings']['iterations'] == 2
+    assert real_data_probe.main(argv + ['--report-only'])['runs'] == report['runs']
 
 
 def test_schedule_warms_up_then_decays_to_zero_at_the_last_iteration():

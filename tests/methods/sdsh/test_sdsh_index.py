@@ -79,12 +79,12 @@ def test_an_index_is_used_by_another_file_holding_the_same_weights(tmp_path):
     query = osp.join(root, 'class_0', 'img_00.png')
     index = str(tmp_path / 'index.pth')
     first = retrieve(['search', config, str(tmp_path / 'iter_30.pth'), '--folder', root, '--query', query,
-                      '--out', str(tmp_path / 'a.png'), '--save-index', index])
+                      '--show-dir', str(tmp_path / 'a'), '--save-index', index])
     assert retrieve(['search', config, str(tmp_path / 'weights_only.pth'), '--load-index', index, '--query', query,
-                     '--out', str(tmp_path / 'b.png')]) == first
+                     '--show-dir', str(tmp_path / 'b')]) == first
     with pytest.raises(SystemExit, match=r'index.pth was encoded by another model .*weights sha256'):
         retrieve(['search', config, str(tmp_path / 'changed.pth'), '--load-index', index, '--query', query,
-                  '--out', str(tmp_path / 'c.png')])
+                  '--show-dir', str(tmp_path / 'c')])
 
 
 def test_fingerprint_ignores_init_cfg_and_follows_the_pipeline(tmp_path):
