@@ -126,36 +126,37 @@ def test_refuses_foreign_directory(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['foreign']  # no staging folder left behind
 
 
-def test_dataset_of_an_older_generator_is_made_again(tmp_path):
-    root = tmp_path / 'synth'
-    params = dict(num_train=1, num_val=1, num_unlabeled=1, size=32)
-    make_synthetic_potsdam(str(root), **params)
+SMALL = dict(num_train=1, num_val=1, num_unlabeled=1, size=32)
+
+
+def dataset_of_generator_version_1(root):
+    """A small synthetic dataset whose manifest says that version 1 of the generator made it (as version 1
+    wrote manifests: without a version); returns the manifest's path and parameters."""
+    make_synthetic_potsdam(str(root), **SMALL)
     manifest = root / 'synthetic_manifest.json'
     old = json.loads(manifest.read_text())
-    del old['params']['generator_version']  # as version 1 wrote it
+    del old['params']['generator_version']
     manifest.write_text(json.dumps(old))
-    image = root / 'img_dir' / 'train' / 'synth_train_0000.png'
+    return manifest, old['params']
+
+
+def test_dataset_of_an_older_generator_is_made_again(tmp_path):
+    manifest, old_params = dataset_of_generator_version_1(tmp_path / 'synth')
+    image = tmp_path / 'synth' / 'img_dir' / 'train' / 'synth_train_0000.png'
     image.write_bytes(b'stale')
-    info = make_synthetic_potsdam(str(root), **params)
-    assert json.loads(manifest.read_text())['params'] == {k: info[k] for k in old['params']} | \
-        dict(generator_version=GENERATOR_VERSION)
+    make_synthetic_potsdam(str(tmp_path / 'synth'), **SMALL)
+    assert json.loads(manifest.read_text())['params'] == dict(old_params, generator_version=GENERATOR_VERSION)
     assert image.read_bytes() != b'stale'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['synth']  # nothing left aside
 
 
 def test_older_dataset_with_a_users_file_is_kept(tmp_path):
-    root = tmp_path / 'synth'
-    params = dict(num_train=1, num_val=1, num_unlabeled=1, size=32)
-    make_synthetic_potsdam(str(root), **params)
-    manifest = root / 'synthetic_manifest.json'
-    old = json.loads(manifest.read_text())
-    old['params']['generator_version'] = 1
-    manifest.write_text(json.dumps(old))
-    (root / 'notes.txt').write_text('mine')
+    manifest, old_params = dataset_of_generator_version_1(tmp_path / 'synth')
+    (tmp_path / 'synth' / 'notes.txt').write_text('mine')
     with pytest.raises(FileExistsError, match='nothing was overwritten'):
-        make_synthetic_potsdam(str(root), **params)
-    assert (root / 'notes.txt').read_text() == 'mine'
-    assert json.loads(manifest.read_text())['params']['generator_version'] == 1
+        make_synthetic_potsdam(str(tmp_path / 'synth'), **SMALL)
+    assert (tmp_path / 'synth' / 'notes.txt').read_text() == 'mine'
+    assert json.loads(manifest.read_text())['params'] == old_params
 
 
 def test_empty_directory_is_filled(tmp_path):
