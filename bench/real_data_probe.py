@@ -447,10 +447,11 @@ def plot_curves(runs, args, path):
                 continue
             iterations = sorted(table)
             mean = [np.mean(table[i]) for i in iterations]
+            label = f'{LABELS[method]} ({len(table[iterations[-1]])} seeds)'
             if method in BASELINES:
-                ax.axhline(mean[0], color=colours[method], linestyle='--', label=LABELS[method])
+                ax.axhline(mean[0], color=colours[method], linestyle='--', label=label)
                 continue
-            ax.plot(iterations, mean, marker='o', color=colours[method], label=LABELS[method])
+            ax.plot(iterations, mean, marker='o', color=colours[method], label=label)
             ax.fill_between(iterations, [min(table[i]) for i in iterations], [max(table[i]) for i in iterations],
                             color=colours[method], alpha=0.2)
         ax.set_title(title)
@@ -460,7 +461,7 @@ def plot_curves(runs, args, path):
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc='lower center', ncol=min(4, len(labels)), frameon=False)
     fig.suptitle(f'Frozen-backbone probes on real imagery against pre-training iterations (batch {args.batch_size},'
-                 f' {args.view_size} px, seeds {args.seeds}; shaded: range over seeds; dashed: baselines)')
+                 f' {args.view_size} px; mean over seeds, shaded: their range; dashed: baselines)')
     fig.tight_layout(rect=(0, 0.12, 1, 0.95))
     save_figure(fig, path)
 
