@@ -412,10 +412,9 @@ def goal_table(runs):
     """Per goal of :data:`GOALS` and seed, the method's last score minus its reference (percentage points), and
     whether the margin is reached, as markdown; goals whose runs are missing are left out."""
     by_key = {(run['method'], run['seed']): run for run in runs}
-    lines = ['| goal (last scored iteration) | ' + ' | '.join(f'seed {seed}' for seed in
-                                                              sorted({run['seed'] for run in runs})) + ' |']
-    lines.append('|---' * (lines[0].count('|') - 1) + '|')
     seeds = sorted({run['seed'] for run in runs})
+    lines = ['| goal (last scored iteration) | ' + ' | '.join(f'seed {seed}' for seed in seeds) + ' |',
+             '|---' * (len(seeds) + 1) + '|']
     for method, key, reference, margin in GOALS:
         cells = []
         for seed in seeds:

@@ -1,6 +1,5 @@
 """Corrupt images skipped by UnlabeledImageFolder(on_corrupt='skip') are counted over all dataloader workers
 (shared flags) and, by CorruptImageReportHook, over all ranks, once per epoch."""
-import logging
 from types import SimpleNamespace
 
 import cv2
@@ -12,6 +11,7 @@ from mmpretrain.registry import DATASETS
 
 import rs_ssl_plugin  # noqa: F401
 from helpers.distributed import run_in_processes
+from helpers.logs import LogRecords
 
 NUM_FILES, CORRUPT = 12, (1, 2, 4, 5, 7, 10, 11)
 
@@ -38,17 +38,6 @@ def test_workers_count_into_one_total(tmp_path):
     assert dataset.skipped_paths == [str(tmp_path / f'{i:02d}.png') for i in CORRUPT]
 
 
-class Records(logging.Handler):
-    """Keeps the messages logged on this rank (mmengine writes log files and the console on rank 0 only)."""
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def report_on_rank(rank, folder):
     """Epoch 1: rank r reads every other sample of the first ten from r (rank 0 skips 02, 04; rank 1 skips 01,
     05, 07); epoch 2: rank 0 reads 10, rank 1 reads 11, both corrupt. Returns (skips seen by this rank, the
@@ -56,7 +45,7 @@ def report_on_rank(rank, folder):
     import warnings
 
     dataset = build(folder)
-    records = Records()
+    records = LogRecords()
     MMLogger.get_instance(f'report-{rank}').addHandler(records)
     hook = rs_ssl_plugin.engine.CorruptImageReportHook(show_paths=2)
     runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset), epoch=0)

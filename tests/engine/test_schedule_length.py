@@ -1,7 +1,6 @@
 """The run-length rule: the pre-training schedules follow the run's length unless pinned, and a run whose
 schedule was squeezed, stretched or cannot finish says so once at the start; full-length runs are unchanged."""
 import glob
-import logging
 import math
 import os.path as osp
 from types import SimpleNamespace
@@ -15,6 +14,7 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
+from helpers.logs import LogRecords
 from helpers.tools import REPO
 from rs_ssl_plugin.methods.false.scheduler import vissl_warmup_cosine_restart_factor
 from rs_ssl_plugin.methods.sdcluster.scheduler import timm_warmup_cosine_factor
@@ -96,21 +96,12 @@ def test_full_length_run_keeps_the_lr_of_every_iteration(config, tmp_path):
     assert 'schedules follow the run\'s length' not in log and 'cannot finish' not in log
 
 
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 def sdsh_schedules(max_iters, **options):
     """The ``SDSHScheduleHook`` (2-iteration epochs, 2 warm-up epochs, 1 freeze epoch, 4 epochs of teacher-
     temperature warm-up) after building its per-iteration arrays for a run of ``max_iters`` iterations, and
     the messages it logged."""
     logger = MMLogger.get_current_instance()
-    collect = Collect()
+    collect = LogRecords()
     logger.addHandler(collect)
     hook = SDSHScheduleHook(epoch_length=2, warmup_epochs=2, freeze_last_layer_epochs=1,
                             warmup_teacher_temp_epochs=4, global_batch_size=1024, **options)

@@ -15,6 +15,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from torch import nn
 
+from helpers.logs import LogRecords
 from helpers.tools import REPO
 from rs_ssl_plugin.datasets.pipeline_config import find_transform
 from rs_ssl_plugin.datasets.synthetic import make_synthetic_potsdam
@@ -60,15 +61,6 @@ class TinyAlgorithm(nn.Module):
                 self.neck.weight.zero_()
 
 
-class Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append((record.levelname, record.getMessage()))
-
-
 def run_iterations(hook, model, iterations, batch, records):
     scalars = []
     logger = MMLogger.get_instance('ssl_monitor_test')
@@ -89,11 +81,11 @@ def run_iterations(hook, model, iterations, batch, records):
 
 @pytest.mark.parametrize('collapsed', [False, True])
 def test_hook_warns_once_on_a_collapsed_batch_only(collapsed):
-    hook, records = SSLMonitorHook(interval=2), Records()
+    hook, records = SSLMonitorHook(interval=2), LogRecords(logging.INFO)
     scalars = run_iterations(hook, TinyAlgorithm(collapsed), iterations=6, batch=32, records=records)
     assert len(scalars) == 3 and set(scalars[0]) == {'ssl_monitor/std_ratio', 'ssl_monitor/mean_cosine',
                                                      'ssl_monitor/effective_rank'}
-    warnings = [message for level, message in records.messages if level == 'WARNING']
+    warnings = [message for level, message in records.records if level == 'WARNING']
     assert hook.warned == collapsed and len(warnings) == int(collapsed)
     if collapsed:
         assert 'std_ratio 0.0000 < 0.05' in warnings[0] and 'mean_cosine 1.0000 > 0.99' in warnings[0]
