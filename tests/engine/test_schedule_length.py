@@ -49,7 +49,9 @@ def train_with_config_schedule(config, work_dir, epoch_length=2, **options):
     cfg.merge_from_dict(options)
     recorder = RecordLR()
     runner = Runner(
-        model=LinearModel(), work_dir=str(work_dir), experiment_name=osp.basename(str(work_dir)),
+        model=LinearModel(), work_dir=str(work_dir),
+        # one name per run: mmengine caches its logger, with its log file, by experiment name
+        experiment_name=f'{work_dir.parent.name}_{work_dir.name}',
         train_dataloader=dict(dataset=[dict(inputs=torch.ones(2))] * epoch_length, batch_size=1,
                               sampler=dict(type='DefaultSampler', shuffle=False),
                               collate_fn=dict(type='default_collate')),
