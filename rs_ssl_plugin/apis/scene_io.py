@@ -1,21 +1,22 @@
 """Reading scenes and writing class maps for tiled inference, row band by row band.
 
 - :class:`RasterScene` opens any raster rasterio (GDAL) reads. GeoTIFFs are read lazily, one strip of
-  windows at a time; other formats (PNG, JPEG) are decoded whole on opening, because their drivers decode
-  sequentially and re-decode from the start for every window above the last one read.
+  windows at a time; other formats (PNG, JPEG) are decoded whole on the first read, because their drivers
+  decode sequentially and re-decode from the start for every window above the last one read (opening reads
+  only the header, so sizing up an archive costs no decoding).
 - :class:`ClassMapWriter` writes ``<stem>_classes.tif`` (class codes of the model's label files, the
   source's CRS and transform, a nodata value, a colour table and the class names as band tags) and
   ``<stem>_color.png`` (no data transparent) as rows arrive, through temporary files that replace the outputs
   only once complete, so an interrupted run leaves no partial output under the final names;
-  ``tools/infer_tiles.py`` writes the colours' legend beside them (``<stem>_legend.png``).
+  :func:`~rs_ssl_plugin.apis.archive.segment_scene` writes the colours' legend beside them
+  (``<stem>_legend.png``).
 """
 import os
-import os.path as osp
 import struct
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import rasterio
@@ -43,7 +44,8 @@ class RasterScene:
         self.height, self.width, self.count = self._dataset.height, self._dataset.width, self._dataset.count
         self.crs, self.transform = self._dataset.crs, self._dataset.transform
         self.nodata = self._dataset.nodata
-        self._pixels = None if self._dataset.driver == 'GTiff' else self._read_window(None)
+        self._decode_whole = self._dataset.driver != 'GTiff'
+        self._pixels = None
 
     def _read_window(self, window: Optional[Window]) -> np.ndarray:
         try:
@@ -55,7 +57,9 @@ class RasterScene:
 
     def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         """Pixels of rows ``top:bottom`` and columns ``left:right`` as a ``(count, rows, cols)`` array."""
-        if self._pixels is not None:
+        if self._decode_whole:
+            if self._pixels is None:
+                self._pixels = self._read_window(None)
             return self._pixels[:, top:bottom, left:right]
         return self._read_window(Window(left, top, right - left, bottom - top))
 
@@ -145,7 +149,7 @@ class ClassMapWriter:
         if len(palette) < len(class_names):
             raise ValueError(f'{len(palette)} palette colours for {len(class_names)} classes')
         self.tif_path, self.png_path = tif_path, png_path
-        self._tif_tmp, self._png_tmp = _temporary_name(tif_path), _temporary_name(png_path)
+        self._tif_tmp, self._png_tmp = temporary_name(tif_path), temporary_name(png_path)
         codes = coding.codes(len(class_names))
         colours = {code: tuple(int(c) for c in rgb) + (255, ) for code, rgb in zip(codes, palette)}
         colours[coding.nodata] = (0, 0, 0, 0)
@@ -194,21 +198,25 @@ class ClassMapWriter:
                 os.remove(path)
 
 
-def _temporary_name(path: str) -> str:
+def temporary_name(path: str) -> str:
+    """Where ``path`` is written until complete: ``<root>.partial<ext>`` (the extension kept, so writers that
+    pick the format by extension still do)."""
     root, ext = os.path.splitext(path)
     return f'{root}.partial{ext}'
 
 
 def segment_raster(model, scene: RasterScene, tif_path: str, png_path: str, palette: Sequence[Sequence[int]],
                    crop_size, stride, names: Optional[Sequence[str]] = None,
-                   coding: Optional[ClassCoding] = None, **options) -> None:
+                   coding: Optional[ClassCoding] = None, before_commit: Optional[Callable[[], None]] = None,
+                   **options) -> None:
     """Segment an opened raster with tiled inference and write its class map and colour PNG.
 
     Codes follow ``coding`` (default :func:`~rs_ssl_plugin.apis.tiled_inference.label_coding`, the model's
     label files); ``names`` of the classes default to :func:`class_names` of the model. Finished row bands are written
-    by a background thread while the next ones are computed. ``options`` are those of
-    :func:`~rs_ssl_plugin.apis.tiled_inference.iter_blended_logits`. Existing outputs are replaced, once
-    complete: check for them first where that must not happen.
+    by a background thread while the next ones are computed. ``before_commit`` is called once every row is
+    written, before the outputs are moved onto their names (a completion record can say that the move has begun).
+    ``options`` are those of :func:`~rs_ssl_plugin.apis.tiled_inference.iter_blended_logits`. Existing outputs are
+    replaced, once complete: check for them first where that must not happen.
     """
     coding = coding or label_coding(model)
     writer = ClassMapWriter(tif_path, png_path, scene, palette, names or class_names(model), coding)
@@ -221,28 +229,12 @@ def segment_raster(model, scene: RasterScene, tif_path: str, png_path: str, pale
                 pending = io.submit(writer.write, top, classes)
             if pending is not None:
                 pending.result()
+        if before_commit is not None:
+            before_commit()
         writer.commit()
     except BaseException:
         writer.discard()
         raise
-
-
-def scene_output_paths(scenes: Sequence[str], out_dir: str,
-                       force: bool = False) -> List[Tuple[str, str, str, str]]:
-    """``(scene, classes.tif, color.png, legend.png)`` per scene; refuses existing outputs without ``force``."""
-    jobs, owners = [], {}
-    for scene in scenes:
-        stem = osp.splitext(osp.basename(scene))[0]
-        if stem in owners:
-            raise ValueError(f'{owners[stem]} and {scene} would both write {stem}_classes.tif: '
-                             'segment them into different --out-dir folders')
-        owners[stem] = scene
-        outputs = tuple(osp.join(out_dir, f'{stem}_{kind}') for kind in ('classes.tif', 'color.png', 'legend.png'))
-        existing = [p for p in outputs if osp.exists(p)]
-        if existing and not force:
-            raise FileExistsError(f'{existing[0]} exists; pass --force to overwrite it')
-        jobs.append((scene, *outputs))
-    return jobs
 
 
 def training_crop_size(model: nn.Module) -> Optional[IntPair]:

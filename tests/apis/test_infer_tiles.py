@@ -41,8 +41,7 @@ def rgb_scene(height, width, seed=0):
     return np.clip(smooth + rng.normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
 
 
-@pytest.fixture(scope='module')
-def model():
+def tiny_upernet():
     """The tiny UperNet in eval mode, with non-trivial BN statistics and logits of order 1."""
     init_default_scope('mmseg')
     torch.manual_seed(0)
@@ -54,6 +53,11 @@ def model():
             module.weight.data.uniform_(0.5, 1.5)
     torch.nn.init.normal_(model.decode_head.conv_seg.weight, std=1.0)
     return model.eval()
+
+
+@pytest.fixture(scope='module')
+def model():
+    return tiny_upernet()
 
 
 def stock_inputs(model, rgb):
@@ -179,15 +183,20 @@ def tool():
     return load_tool('infer_tiles')
 
 
-@pytest.fixture
-def model_files(model, tmp_path):
-    """Config and checkpoint (with the Potsdam dataset_meta) of the tiny model, as init_model reads them."""
-    config = tmp_path / 'tiny_upernet.py'
+def write_model_files(model, folder):
+    """Config and checkpoint (with the Potsdam dataset_meta) of the tiny model in ``folder``, as init_model reads
+    them."""
+    config = folder / 'tiny_upernet.py'
     Config(dict(model=MODEL_CFG, default_scope='mmseg')).dump(str(config))
-    checkpoint = tmp_path / 'tiny_upernet.pth'
+    checkpoint = folder / 'tiny_upernet.pth'
     torch.save(dict(state_dict=model.state_dict(),
                     meta=dict(dataset_meta=dict(classes=POTSDAM_CLASSES, palette=PALETTE))), checkpoint)
     return str(config), str(checkpoint)
+
+
+@pytest.fixture
+def model_files(model, tmp_path):
+    return write_model_files(model, tmp_path)
 
 
 def write_geotiff(path, rgb, **profile):

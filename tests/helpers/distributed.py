@@ -8,7 +8,8 @@ import torch.multiprocessing as mp
 from helpers.session import set_up_test_process
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port of this machine that no process listens on now (for a process group's master)."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
@@ -38,7 +39,7 @@ def run_in_processes(fn, world_size, *args, start_method='forkserver', timeout=1
     if start_method == 'forkserver':
         ctx.set_forkserver_preload(FORKSERVER_PRELOAD)
     out = ctx.Queue()
-    port = _free_port()
+    port = free_port()
     procs = [ctx.Process(target=_gloo_process, args=(fn, rank, world_size, port, out, args))
              for rank in range(world_size)]
     for p in procs:

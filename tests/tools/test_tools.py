@@ -281,6 +281,14 @@ def test_test_sh_runs_torchrun(recording_commands):
     assert lines[-6:] == [f'{REPO}/tools/test.py', 'seg.py', 'iter_1.pth', '--launcher', 'pytorch', '--tta']
 
 
+def test_infer_tiles_sh_runs_torchrun(recording_commands):
+    lines = run_script(recording_commands, 'tools/infer_tiles.sh', 'seg.py', 'iter_1.pth', 'scenes/', '2',
+                       '--out-dir', 'out')
+    assert '--nproc_per_node=2' in lines
+    assert lines[-8:] == [f'{REPO}/tools/infer_tiles.py', 'seg.py', 'iter_1.pth', 'scenes/', '--launcher', 'pytorch',
+                          '--out-dir', 'out']
+
+
 def test_slurm_train_sh_takes_an_optional_work_dir(recording_commands):
     lines = run_script(dict(recording_commands, GPUS='8', GPUS_PER_NODE='8'), 'tools/slurm_train.sh', 'gpu',
                        'job', 'cfg.py', 'work_dirs/run1', '--amp')
@@ -309,20 +317,37 @@ def test_adapt_input_channels_tool(tmp_path):
         adapt([str(tmp_path / 'rgb.pth'), str(tmp_path / 'rgbir.pth'), '--in-channels', '4'])
 
 
+@pytest.fixture
+def one_gpu_python(tmp_path):
+    """A stand-in interpreter that counts 1 CUDA GPU and otherwise says ``launched``."""
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\nif [ "$1" = "-c" ]; then echo 1; else echo launched; fi\n')
+    fake.chmod(0o755)
+    return str(fake)
+
+
 @pytest.mark.parametrize('script, args, single', [
     ('tools/train.sh', ['configs/false_r50_potsdam.py', '2'], 'python tools/train.py CONFIG'),
     ('tools/test.sh', ['seg.py', 'iter_1.pth', '4'], 'python tools/test.py CONFIG CHECKPOINT'),
+    ('tools/infer_tiles.sh', ['seg.py', 'iter_1.pth', 'scenes/', '4'],
+     'python tools/infer_tiles.py CONFIG CHECKPOINT INPUTS --out-dir DIR [args]\nor 4 processes on the CPU: '
+     'tools/infer_tiles.sh CONFIG CHECKPOINT INPUTS 4 --out-dir DIR --device cpu'),
 ])
-def test_launchers_say_they_need_gpus(tmp_path, script, args, single):
+def test_launchers_say_they_need_gpus(one_gpu_python, script, args, single):
     """Fewer GPUs than processes: a clear error and the single-process command, no torchrun traceback."""
-    fake = tmp_path / 'python'
-    fake.write_text('#!/bin/sh\nif [ "$1" = "-c" ]; then echo 1; else echo launched; fi\n')  # 1 CUDA GPU
-    fake.chmod(0o755)
-    result = subprocess.run([script, *args], cwd=REPO, env=dict(os.environ, PYTHON=str(fake)), capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run([script, *args], cwd=REPO, env=dict(os.environ, PYTHON=one_gpu_python),
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and 'launched' not in result.stdout
     assert f'starts {args[-1]} process(es), one per GPU, but this machine has 1 CUDA GPU(s)' in result.stderr
     assert single in result.stderr
+
+
+@pytest.mark.parametrize('device', [['--device', 'cpu'], ['--device=cpu']])
+def test_infer_tiles_sh_starts_cpu_processes_without_gpus(one_gpu_python, device):
+    result = subprocess.run(['tools/infer_tiles.sh', 'seg.py', 'iter_1.pth', 'scenes/', '4', '--out-dir', 'out',
+                             *device], cwd=REPO, env=dict(os.environ, PYTHON=one_gpu_python), capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout == 'launched\n', result.stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the message on a machine without GPUs')
