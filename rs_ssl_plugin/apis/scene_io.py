@@ -21,6 +21,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import rasterio
 from mmseg.utils import get_classes, get_palette
+from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 from torch import nn
@@ -30,8 +31,9 @@ from .tiled_inference import ClassCoding, iter_class_rows, label_coding
 
 
 class RasterScene:
-    """A raster file as a :class:`~rs_ssl_plugin.apis.tiled_inference.Scene` (with the file's nodata value);
-    errors name the file."""
+    """A raster file as a :class:`~rs_ssl_plugin.apis.tiled_inference.Scene` (with the file's nodata value, and
+    ``alpha_index``, the 0-based index of the band GDAL marks as alpha, ``None`` without one); errors name the
+    file."""
 
     def __init__(self, path: str):
         self.path = path
@@ -44,6 +46,8 @@ class RasterScene:
         self.height, self.width, self.count = self._dataset.height, self._dataset.width, self._dataset.count
         self.crs, self.transform = self._dataset.crs, self._dataset.transform
         self.nodata = self._dataset.nodata
+        self.alpha_index = next((i for i, kind in enumerate(self._dataset.colorinterp) if kind == ColorInterp.alpha),
+                                None)
         self._decode_whole = self._dataset.driver != 'GTiff'
         self._pixels = None
 

@@ -2,6 +2,7 @@
 input-check hooks, random-generator states, the
 run-length report of the schedules, the SSL collapse monitor, and the runner-config changes the tools
 make from their command-line switches, the channels-last layout."""
+from .band_count_check import BandCountCheckHook
 from .corrupt_image_report import CorruptImageReportHook
 from .hooks import CheckpointFitHook, ResumableCheckpointHook
 from .memory_format import ChannelsLastHook
@@ -19,7 +20,8 @@ from .runner_config import (
 from .schedule_length import ScheduleLengthHook
 from .ssl_monitor import SSLMonitorHook, embedding_statistics
 
-__all__ = ['ChannelsLastHook', 'CheckpointFitHook', 'CorruptImageReportHook', 'MixedPrecisionOptimWrapper',
-           'NumClassesCheckHook', 'ProgressCurveLR', 'ResumableCheckpointHook', 'SSLMonitorHook', 'ScheduleLengthHook',
-           'capture_random_state', 'check_is_segmentation_config', 'embedding_statistics', 'enable_amp',
-           'enable_per_class_report', 'enable_tta', 'enable_visualization', 'restore_random_state']
+__all__ = ['BandCountCheckHook', 'ChannelsLastHook', 'CheckpointFitHook', 'CorruptImageReportHook',
+           'MixedPrecisionOptimWrapper', 'NumClassesCheckHook', 'ProgressCurveLR', 'ResumableCheckpointHook',
+           'SSLMonitorHook', 'ScheduleLengthHook', 'capture_random_state', 'check_is_segmentation_config',
+           'embedding_statistics', 'enable_amp', 'enable_per_class_report', 'enable_tta', 'enable_visualization',
+           'restore_random_state']

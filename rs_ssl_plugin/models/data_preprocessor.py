@@ -1,15 +1,57 @@
-"""Self-supervised data preprocessors that run the device stage of the input pipeline (docs/input_pipeline.md)."""
+"""Self-supervised data preprocessors that run the device stage of the input pipeline (docs/input_pipeline.md),
+and the check of any data preprocessor's mean/std against the band count of the images it gets."""
+import logging
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
+from torch import nn
 
 from .batch_augment import PhotometricRecipe, augment_bands, augment_colors
 
 PARAMS_KEY, RECIPE_KEY = 'photometric_params', 'photometric_recipe'
+FIX_MEAN_STD = ("set the data_preprocessor's mean and std to one value per band, in the order it normalises them "
+                '(tools/analysis_tools/band_stats.py computes them; docs/input_pipeline.md, "Band statistics")')
+
+
+def check_band_count(preprocessor: nn.Module, bands: int) -> Optional[str]:
+    """Compare the mean/std of a data preprocessor with the number of ``bands`` of the images it is given.
+
+    One value per band fits, and so does one value for all bands (mmengine's convention). Otherwise this raises
+    ``ValueError`` where the normalisation would fail with torch's broadcasting error (e.g. 4-band images and 3
+    values; also a channel flip of images with fewer than 3 bands, which fails on the index), and returns a
+    warning where it would run, but not on the images' bands: a channel flip (``to_rgb``/``bgr_to_rgb``) keeping
+    3 of 4 or more bands, or one-band images broadcast into one channel per value.
+
+    Returns:
+        str or None: The warning; ``None`` when the counts fit or the preprocessor does not normalise.
+    """
+    if not getattr(preprocessor, '_enable_normalize', False):
+        return None
+    name, values = type(preprocessor).__name__, preprocessor.mean.numel()
+    # mmseg's SegDataPreProcessor flips 3-band images only (``channel_conversion``); mmengine's, mmpretrain's and
+    # the plugin's take channels 2, 1, 0 of any image (``_channel_conversion``)
+    flips_any = bool(getattr(preprocessor, '_channel_conversion', False))
+    if flips_any and bands < 3:
+        raise ValueError(f'{name} flips channels 0 and 2 (to_rgb/bgr_to_rgb) but the images have {bands} band(s): '
+                         'set the flip to False' + ('' if values in (1, bands) else f', and {FIX_MEAN_STD}'))
+    counts = f'{name} normalises with {values} mean/std value(s) but the images have {bands} band(s)'
+    channels = 3 if flips_any else bands
+    if values not in (1, channels) and channels > 1:
+        flip = (' (3 after its channel flip, to_rgb/bgr_to_rgb, which suits 3-band images only)'
+                if channels != bands else '')
+        raise ValueError(f'{counts}{flip}, so the normalisation cannot broadcast: {FIX_MEAN_STD}')
+    if channels != bands:
+        return (f'{counts}: its channel flip (to_rgb/bgr_to_rgb) keeps bands 3, 2, 1 and drops the other '
+                f'{bands - 3}, which the model never sees. For {bands}-band images set the flip to False and '
+                f'{FIX_MEAN_STD}')
+    if values not in (1, bands):
+        return f"{counts}: each image's band is normalised into {values} channels, one per value. {FIX_MEAN_STD}"
+    return None
 
 
 @MODELS.register_module()
@@ -38,14 +80,22 @@ class BatchAugmentSelfSupDataPreprocessor(SelfSupDataPreprocessor):
         non_blocking (bool): Whether to copy the batch to the device asynchronously. Defaults to False.
     """
 
+    _band_count_checked = False
+
     def forward(self, data: dict, training: bool = False) -> dict:
-        """Move the batch to the device, augment it (when the samples carry parameters) and normalise it."""
+        """Move the batch to the device, augment it (when the samples carry parameters) and normalise it. The
+        first batch is checked against mean/std (:func:`check_band_count`): an error or a warning, once."""
         if not isinstance(data, dict):
             raise TypeError(f'{type(self).__name__} expects the dict of default_collate (or sdsh_collate), got '
                             f'{type(data).__name__}; pseudo_collate is not supported')
         data = self.cast_data(data)
         inputs, samples = data['inputs'], data.get('data_samples')
         views: List[torch.Tensor] = inputs if isinstance(inputs, list) else [inputs]
+        if not self._band_count_checked:
+            warning = check_band_count(self, views[0].shape[1])
+            if warning:
+                print_log(warning, logger='current', level=logging.WARNING)
+            self._band_count_checked = True
         if self._channel_conversion:
             views = [view[:, [2, 1, 0], ...] for view in views]
         max_value = float(torch.iinfo(views[0].dtype).max) if not views[0].is_floating_point() else 255.

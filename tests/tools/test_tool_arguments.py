@@ -11,11 +11,12 @@ from helpers.tools import REPO, load_tool
 TOOLS = sorted(osp.relpath(path, osp.join(REPO, 'tools'))[:-3]
                for path in glob.glob(osp.join(REPO, 'tools', '**', '*.py'), recursive=True))
 # tools that read checkpoints (--unsafe-load) and tools that read configs (--cfg-options); every tool is listed
-# in one of the three, so a new tool has to be placed
+# in one of the four, so a new tool has to be placed
 READ_CHECKPOINTS_AND_CONFIGS = {'train', 'test', 'infer_tiles', 'retrieve eval', 'retrieve search', 'vis_cluster',
                                 'export_backbone', 'eval_backbone', 'vis_features',
                                 'model_converters/convert_official'}
 READ_CHECKPOINTS_ONLY = {'model_converters/adapt_input_channels'}
+READ_CONFIGS_ONLY = {'analysis_tools/band_stats'}
 READ_NEITHER = {'dataset_converters/cocostuff27', 'dataset_converters/label_fraction_split',
                 'dataset_converters/make_synthetic_potsdam', 'dataset_converters/potsdam',
                 'dataset_converters/potsdam_iic', 'dataset_converters/split_dataset'}
@@ -55,7 +56,7 @@ def parsers():
 
 
 def test_every_argument_has_help_and_help_shows_defaults(parsers):
-    assert len(TOOLS) == 16
+    assert len(TOOLS) == 17
     for name, parser in parsers.items():
         missing = [action.dest for action in parser._actions if not action.help]
         assert not missing, f'{name}: no help for {missing}'
@@ -66,11 +67,11 @@ def test_every_argument_has_help_and_help_shows_defaults(parsers):
 def test_shared_flags_where_required(parsers):
     commands = {name for name, parser in parsers.items()
                 if not any(isinstance(action, argparse._SubParsersAction) for action in parser._actions)}
-    assert commands == READ_CHECKPOINTS_AND_CONFIGS | READ_CHECKPOINTS_ONLY | READ_NEITHER
+    assert commands == READ_CHECKPOINTS_AND_CONFIGS | READ_CHECKPOINTS_ONLY | READ_CONFIGS_ONLY | READ_NEITHER
     for name in commands:
         flags = parsers[name]._option_string_actions
-        assert ('--unsafe-load' in flags) == (name not in READ_NEITHER), name
-        assert ('--cfg-options' in flags) == (name in READ_CHECKPOINTS_AND_CONFIGS), name
+        assert ('--unsafe-load' in flags) == (name in READ_CHECKPOINTS_AND_CONFIGS | READ_CHECKPOINTS_ONLY), name
+        assert ('--cfg-options' in flags) == (name in READ_CHECKPOINTS_AND_CONFIGS | READ_CONFIGS_ONLY), name
 
 
 def test_out_means_predictions_only(parsers):

@@ -37,7 +37,8 @@ train_dataloader = dict(dataset=dict(type='CheckedPotsdamDataset', pipeline=trai
 val_dataloader = dict(dataset=dict(type='CheckedPotsdamDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'])
-# decode_head/auxiliary_head num_classes must equal the dataset's class count: checked before training
-# and testing (rs_ssl_plugin/engine/num_classes_check.py)
-custom_hooks = [dict(type='NumClassesCheckHook')]
+# decode_head/auxiliary_head num_classes must equal the dataset's class count, and the data preprocessor's
+# mean/std count the images' band count: checked before training and testing
+# (rs_ssl_plugin/engine/num_classes_check.py, band_count_check.py)
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='BandCountCheckHook')]
 test_evaluator = val_evaluator

@@ -42,7 +42,8 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root, ann_file='splits/test.txt', pipeline=test_pipeline))
 val_evaluator = dict(type='PerClassSegMetric')
-# decode_head/auxiliary_head num_classes must equal the dataset's class count: checked before training
-# and testing (rs_ssl_plugin/engine/num_classes_check.py)
-custom_hooks = [dict(type='NumClassesCheckHook')]
+# decode_head/auxiliary_head num_classes must equal the dataset's class count, and the data preprocessor's
+# mean/std count the images' band count: checked before training and testing
+# (rs_ssl_plugin/engine/num_classes_check.py, band_count_check.py)
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='BandCountCheckHook')]
 test_evaluator = val_evaluator
