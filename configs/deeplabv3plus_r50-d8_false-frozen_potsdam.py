@@ -42,15 +42,19 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005), clip_grad=None)
-param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=1300, by_epoch=False)]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1300, val_interval=1300)
+max_iters = 1300
+# no `end`: the decay ends with the run, also a shortened one (docs/reliability.md)
+param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, by_epoch=False)]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='ResumableCheckpointHook', by_epoch=False, interval=1300),
+    checkpoint=dict(type='ResumableCheckpointHook', by_epoch=False, interval=max_iters),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+# the data base's input check, and the run-length report of the schedule
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=max_iters)]
 randomness = dict(seed=0)

@@ -30,9 +30,12 @@ model = dict(
 
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=5e-4, weight_decay=0.0),
                      paramwise_cfg=dict(custom_keys={'probe': dict(lr_mult=2.0)}))
-# lr = 5e-4 * (1 - epoch / 20)^0.9 for epochs 0..19: mmengine's PolyLR decays over end - begin - 1 steps
-param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=21, by_epoch=True)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=1)
+# lr = 5e-4 * (1 - epoch / max_epochs)^0.9 for epochs 0..max_epochs-1, the official decay, over the run's
+# length (no `end`: mmengine ends it with the run; docs/reliability.md). begin=-1 lengthens mmengine's PolyLR,
+# which reaches eta_min at its last epoch, by one epoch: the official LR reaches 0 one epoch after the run
+max_epochs = 20
+param_scheduler = [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=-1, by_epoch=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
@@ -44,4 +47,5 @@ default_hooks = dict(
                     save_best='hungarian/mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
+custom_hooks = [dict(type='ScheduleLengthHook', max_epochs=max_epochs)]
 randomness = dict(seed=1)

@@ -12,7 +12,7 @@ _base_ = [
     '_base_/models/upernet_r50_tv.py',
     '_base_/datasets/potsdam_rgbir_checked.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py',
+    '_base_/schedules/sgd_poly_80k.py',
 ]
 custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
@@ -34,3 +34,6 @@ model = dict(
 # fixed seed, so a killed run continued with --resume repeats the uninterrupted one (docs/reliability.md)
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 randomness = dict(seed=0)
+# the data base's input check, and the run-length report of the schedule written for 80000 iterations
+# (docs/reliability.md)
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=80000)]

@@ -5,7 +5,7 @@ _base_ = [
     '_base_/models/upernet_r50_tv.py',
     '_base_/datasets/shaanxi_buildings.py',
     'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_40k.py',
+    '_base_/schedules/sgd_poly_40k.py',
 ]
 custom_imports = dict(imports=['rs_ssl_plugin'], allow_failed_imports=False)
 
@@ -17,3 +17,6 @@ model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classe
 # the uninterrupted one (docs/reliability.md)
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook', save_best='IoU.building', rule='greater'))
 randomness = dict(seed=0)
+# the data base's input check, and the run-length report of the schedule written for 40000 iterations
+# (docs/reliability.md)
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=40000)]

@@ -16,3 +16,6 @@ model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classe
 # fixed seed, so a killed run continued with --resume repeats the uninterrupted one (docs/reliability.md)
 default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 randomness = dict(seed=0)
+# the data base's input check, and the run-length report of the schedule written for 80000 iterations
+# (docs/reliability.md)
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=80000)]

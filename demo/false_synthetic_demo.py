@@ -6,8 +6,8 @@
 4. score the frozen backbone against random init with tools/eval_backbone.py (a 1x1 probe on its
    multi-scale features: what pre-training alone learned, in seconds),
 5. fine-tune UperNet from it with tools/train.py,
-6. test with tools/test.py (per-class IoU table), then write colour predictions, an
-   image | ground truth | prediction figure with a legend and the loss curves.
+6. test with tools/test.py --out-dir (per-class table and report: colour predictions, an
+   image | ground truth | prediction figure with the class legend), then plot the loss curves.
 
 Every run writes into a new folder work_dirs/demo/<timestamp>; nothing earlier is touched.
 """
@@ -20,21 +20,17 @@ import subprocess
 import sys
 import time
 
-import cv2
 import numpy as np
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from mmseg.datasets import PotsdamDataset  # noqa: E402
-
 from rs_ssl_plugin.datasets.synthetic import POTSDAM_CLASSES, make_synthetic_potsdam  # noqa: E402
 from rs_ssl_plugin.utils.entry_points import silence_pkg_resources_warning  # noqa: E402
-from rs_ssl_plugin.visualization.legend import panel_figure, save_figure  # noqa: E402
+from rs_ssl_plugin.visualization.legend import save_figure  # noqa: E402
 
 PRETRAIN_CONFIG = 'configs/demo/false_r18_synthetic.py'
 FINETUNE_CONFIG = 'configs/demo/upernet_r18_false_synthetic.py'
-PALETTE_RGB = np.array(PotsdamDataset.METAINFO['palette'], dtype=np.uint8)  # mmseg's, in class order
 
 
 def run_step(title, args):
@@ -92,34 +88,6 @@ def plot_curves_and_probe(pretrain_dir, finetune_dir, probe, out_path):
     save_figure(fig, out_path, dpi=100)
 
 
-def colourise(index_map):
-    """Potsdam colour map (BGR for cv2) of a 1..6 index map as written by IoUMetric (0 = ignore -> black)."""
-    colour = np.zeros(index_map.shape + (3, ), np.uint8)
-    valid = (index_map >= 1) & (index_map <= len(PALETTE_RGB))
-    colour[valid] = PALETTE_RGB[index_map[valid] - 1][:, ::-1]
-    return colour
-
-
-def write_colour_predictions(pred_dir, data_root, out_dir, figure_path, figure_rows=4):
-    """Colour PNGs of the predicted index maps, and a titled image | ground truth | prediction figure of the
-    first ``figure_rows`` with the class legend."""
-    os.makedirs(out_dir)
-    rows, names = [], []
-    for i, pred_path in enumerate(sorted(glob.glob(osp.join(pred_dir, '*.png')))):
-        name = osp.basename(pred_path)
-        prediction = colourise(cv2.imread(pred_path, cv2.IMREAD_UNCHANGED))
-        cv2.imwrite(osp.join(out_dir, name), prediction)
-        if i < figure_rows:
-            image = cv2.imread(osp.join(data_root, 'img_dir', 'val', name))
-            truth = colourise(cv2.imread(osp.join(data_root, 'ann_dir', 'val', name), cv2.IMREAD_UNCHANGED))
-            rows.append([panel[..., ::-1] for panel in (image, truth, prediction)])
-            names.append(name)
-    legend = (list(POTSDAM_CLASSES) + ['ignored (label 0)'], [tuple(c) for c in PALETTE_RGB] + [(0, 0, 0)])
-    save_figure(panel_figure(rows, ['image', 'ground truth', 'prediction'], legend, 'classes', row_titles=names,
-                             title='UperNet fine-tuned from the FALSE backbone, synthetic validation scenes'),
-                figure_path)
-
-
 def probe_results(results_json):
     """``{label: result}`` of the frozen-probe results written by tools/eval_backbone.py (``metrics`` with the
     mIoU, ``per_class`` with each class's IoU)."""
@@ -168,14 +136,11 @@ def main():
                                         *data_options])
 
     test_dir = osp.join(run_dir, 'test')
-    pred_dir = osp.join(run_dir, 'pred_index')
+    report_dir = osp.join(run_dir, 'test_report')
     run_step('6. test', ['tools/test.py', FINETUNE_CONFIG, latest_file(osp.join(finetune_dir, 'iter_*.pth')),
-                         '--work-dir', test_dir, '--out', pred_dir, '--cfg-options',
+                         '--work-dir', test_dir, '--out-dir', report_dir, '--cfg-options',
                          f'model.backbone.init_cfg.checkpoint={backbone}', *data_options])
 
-    colour_dir = osp.join(run_dir, 'predictions')
-    mosaic = osp.join(run_dir, 'image_truth_prediction.png')
-    write_colour_predictions(pred_dir, args.data_root, colour_dir, mosaic)
     probe = probe_results(probe_json)
     curve = osp.join(run_dir, 'loss_curves_and_probe.png')
     plot_curves_and_probe(pretrain_dir, finetune_dir, probe, curve)
@@ -184,11 +149,12 @@ def main():
         metrics = json.load(f)
     print('\n=== result on the synthetic validation scenes ===')
     print(f'classes: {", ".join(POTSDAM_CLASSES)} (per-class IoU table above)')
-    print(f'mIoU {metrics["mIoU"]:.2f}  mFscore {metrics.get("mFscore", float("nan")):.2f}  aAcc {metrics["aAcc"]:.2f}')
+    print(f'mIoU {metrics["mIoU"]:.2f}  mF1 {metrics["mF1"]:.2f}  aAcc {metrics["aAcc"]:.2f}')
     pretrained, random_init = (probe[label]['metrics']['mIoU'] for label in ('backbone.pth', 'random init'))
     print(f'frozen 1x1 probe before fine-tuning, mIoU: FALSE backbone {pretrained:.2f} vs random init '
           f'{random_init:.2f} ({pretrained - random_init:+.2f}; tools/eval_backbone.py, {probe_json})')
-    print(f'colour predictions: {colour_dir}\nimage | truth | prediction: {mosaic}\n'
+    print(f'per-class report: {report_dir}\ncolour predictions: {osp.join(report_dir, "pred_colour")}\n'
+          f'image | truth | prediction: {osp.join(report_dir, "image_truth_prediction.png")}\n'
           f'loss curves and the probe per class: {curve}')
     print(f'demo finished in {(time.time() - started) / 60:.1f} min')
 

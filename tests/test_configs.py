@@ -60,22 +60,23 @@ def test_hooks_of_the_bases_survive_in_every_config():
             assert 'SSLMonitorHook' in hooks, name
 
 
-def test_pretraining_schedules_follow_the_run_length():
-    """Every self-supervised pre-training config leaves ``end`` out of its param schedulers (mmengine ends them
-    with the training loop) and names its configured length for the report: ``ScheduleLengthHook`` or
-    ``SDSHScheduleHook(epochs=...)``, equal to the config's own ``train_cfg``."""
+def test_schedules_follow_the_run_length():
+    """Every config (pre-training, IDDC, fine-tuning) leaves ``end`` out of its decay, the last param scheduler
+    (mmengine ends it with the training loop; a warm-up before it keeps its length), and names its configured
+    length for the report: ``ScheduleLengthHook`` or ``SDSHScheduleHook(epochs=...)``, equal to the config's
+    own ``train_cfg``."""
     for path in CONFIGS:
         cfg = Config.fromfile(path)
-        if cfg.model.type not in ('FALSE', 'SDCluster', 'SDSH'):
-            continue
         name = osp.relpath(path, REPO)
-        assert all('end' not in scheduler for scheduler in cfg.param_scheduler), name
-        hooks = {h['type']: h for h in cfg.custom_hooks}
+        hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
         if cfg.model.type == 'SDSH':
             sdsh = hooks['SDSHScheduleHook']
             assert sdsh.epochs * sdsh.epoch_length == cfg.train_cfg.max_iters, name
-        else:
-            assert hooks['ScheduleLengthHook'].max_epochs == cfg.train_cfg.max_epochs, name
+            continue
+        assert 'end' not in cfg.param_scheduler[-1], name
+        length = hooks['ScheduleLengthHook']
+        assert (length.get('max_epochs'), length.get('max_iters')) == (cfg.train_cfg.get('max_epochs'),
+                                                                       cfg.train_cfg.get('max_iters')), name
 
 
 # the demo trains FALSE's CPU-scale recipe, whose differences from the paper docs/false.md lists

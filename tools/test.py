@@ -5,7 +5,8 @@ configs have no test loop.
 
 The checkpoint must fit the config's model exactly (a pre-training checkpoint or one of another
 architecture is refused with the keys that do not match), and is read without running pickled code. Ends by
-listing what it wrote: the log and metrics JSON of the run, and the --out, --out-dir and --show-dir folders.
+listing what it wrote: the log and metrics JSON of the run, its config, and the --out, --out-dir and --show-dir
+folders. The whole config and the hooks' order go to the log file only (``--verbose`` prints them too).
 """
 import argparse
 import os
@@ -19,7 +20,10 @@ from mmengine.runner import Runner
 from rs_ssl_plugin.checkpoints.reading import CheckpointError
 from rs_ssl_plugin.engine.runner_config import (
     add_unsafe_load_argument,
+    add_verbose_argument,
+    build_runner,
     check_is_segmentation_config,
+    dumped_config_path,
     enable_label_output,
     enable_per_class_report,
     enable_strict_checkpoint_loading,
@@ -40,8 +44,10 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='directory to save the predicted label maps (PNG, one per image); must be '
                         'new or empty unless --force')
     parser.add_argument('--out-dir', help='directory for the per-class report: per_class_metrics.csv, '
-                        'metrics.json (with the confusion matrix), confusion_matrix.png and colour predictions '
-                        '(pred_colour/*.png, dataset palette)')
+                        'metrics.json (with the confusion matrix), confusion_matrix.png, colour predictions '
+                        '(pred_colour/*.png, dataset palette, pred_colour_legend.png) and '
+                        'image_truth_prediction.png (the first 4 test images as image | ground truth | prediction, '
+                        'with the class legend)')
     parser.add_argument('--force', action='store_true', help='write into a non-empty --out/--out-dir, replacing '
                         'files')
     parser.add_argument('--show', action='store_true', help='show prediction results')
@@ -50,6 +56,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
     add_unsafe_load_argument(parser)
+    add_verbose_argument(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_pipeline, tta_model)')
@@ -61,9 +68,11 @@ def parse_args(argv=None):
 
 
 def written_paths(runner: Runner, args) -> List[str]:
-    """The run's log and metrics JSON (mmengine's ``<work_dir>/<timestamp>/<timestamp>.log|json``), then each
-    output folder the arguments named, with the number of files it holds."""
+    """The run's log and metrics JSON (mmengine's ``<work_dir>/<timestamp>/<timestamp>.log|json``) and the
+    config it ran (``<work_dir>/<config name>.py``), then each output folder the arguments named, with the
+    number of files it holds."""
     paths = [osp.join(runner.log_dir, f'{runner.timestamp}.{ext}') for ext in ('log', 'json')]
+    paths.append(dumped_config_path(runner))
     written = [path for path in paths if osp.isfile(path)]
     for option, folder in (('--out', args.out), ('--out-dir', args.out_dir), ('--show-dir', args.show_dir)):
         if folder is not None:
@@ -86,7 +95,8 @@ def main(argv=None):
         if args.tta:
             enable_tta(cfg)
         if args.out_dir is not None:
-            enable_per_class_report(cfg, args.out_dir, args.force)
+            title = f'{osp.basename(args.config)} with {osp.basename(args.checkpoint)}, the first test images'
+            enable_per_class_report(cfg, args.out_dir, args.force, title)
         if args.out is not None:
             require_empty_output_dir(args.out, args.force)
         if '://' not in args.checkpoint and not os.path.isfile(args.checkpoint):
@@ -97,7 +107,7 @@ def main(argv=None):
     if args.out is not None:
         enable_label_output(cfg, args.out, args.force)
     with one_line_errors(work_dir=cfg.work_dir, cfg_options=args.cfg_options, config=args.config):
-        runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg, args.verbose)
     # while testing, only unreadable, unsafe or unfitting checkpoints, an unwritable output and config keys
     # the built classes do not take are the user's: anything else keeps its traceback
     with one_line_errors((CheckpointError,), work_dir=cfg.work_dir, cfg_options=args.cfg_options,

@@ -1,7 +1,10 @@
 """Train a self-supervised (mmpretrain scope) or segmentation (mmseg scope) config with mmseg's arguments.
 
 The registry scope comes from the config's ``default_scope``; ``custom_imports`` loads the plugin. A plain
-``CheckpointHook`` becomes ``ResumableCheckpointHook``, so ``--resume`` continues a killed run exactly.
+``CheckpointHook`` becomes ``ResumableCheckpointHook``, so ``--resume`` continues a killed run exactly. The
+schedules follow the run's length (a decay that would begin after a shortened run is left out, with a
+warning). The whole config, the hooks' order and each parameter's optimiser options go to the log file only
+(the config also to ``<work_dir>/<config name>.py``, which the console names); ``--verbose`` prints them too.
 ``--augment-on-cpu`` runs the photometric augmentation of the pre-training configs per image in the loader
 workers instead of on the batch in the data preprocessor (docs/input_pipeline.md).
 """
@@ -11,20 +14,21 @@ import os
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 from rs_ssl_plugin.checkpoints.reading import CheckpointError
 from rs_ssl_plugin.datasets.pipeline_config import set_augment_on_device
 from rs_ssl_plugin.engine.mixed_precision import AUTOCAST_DTYPES
 from rs_ssl_plugin.engine.runner_config import (
     add_unsafe_load_argument,
+    add_verbose_argument,
+    build_runner,
     check_amp_device,
     disable_amp,
     disable_pin_memory_without_cuda,
     enable_amp,
     enable_resumable_checkpoints,
 )
+from rs_ssl_plugin.engine.schedule_length import leave_out_schedulers_after_run
 from rs_ssl_plugin.utils.entry_points import ToolHelpFormatter, one_line_errors, silence_pkg_resources_warning
 from rs_ssl_plugin.utils.work_dir import check_work_dir_is_fresh, resolve_work_dir
 
@@ -53,6 +57,7 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. key=value or key="[a,b]"')
     add_unsafe_load_argument(parser)
+    add_verbose_argument(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     # torchrun passes --local-rank (torch>=2.0), torch.distributed.launch --local_rank
@@ -72,6 +77,7 @@ def main(argv=None):
         cfg.launcher = args.launcher
         if args.cfg_options is not None:
             cfg.merge_from_dict(args.cfg_options)
+        leave_out_schedulers_after_run(cfg)
         cfg.work_dir = resolve_work_dir(args.work_dir, cfg.get('work_dir'), args.config)
         # as mmseg: resume only on request; with resume=True and no load_from mmengine takes the work_dir's
         # last_checkpoint
@@ -91,7 +97,7 @@ def main(argv=None):
         check_work_dir_is_fresh(cfg.work_dir, cfg.resume)
     enable_resumable_checkpoints(cfg)
     with one_line_errors(work_dir=cfg.work_dir, cfg_options=args.cfg_options, config=args.config):
-        runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+        runner = build_runner(cfg, args.verbose)
     # while training, only unreadable, unsafe or (init_cfg) unfitting checkpoints, an unwritable work_dir and
     # config keys the built classes do not take are the user's: anything else keeps its traceback
     with one_line_errors((CheckpointError,), work_dir=cfg.work_dir, cfg_options=args.cfg_options,

@@ -32,7 +32,7 @@ val_dataloader = dict(num_workers=2, persistent_workers=False,
                       dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 300
-param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)]
+max_iters = 300  # the base's poly decay spans the run
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=max_iters)]

@@ -1,17 +1,22 @@
-"""Command-line options shared by the tools, and the config changes that tools/train.py and tools/test.py
-make from theirs."""
+"""Command-line options shared by the tools, the config changes that tools/train.py and tools/test.py
+make from theirs, and the Runner they build."""
 import argparse
 import logging
+import os.path as osp
 from typing import Optional
 
 from mmengine.config import Config
+from mmengine.dist import master_only
 from mmengine.logging import print_log
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 from ..checkpoints.reading import UNSAFE_LOAD_ENV, allow_unsafe_load
 from ..utils.work_dir import require_empty_output_dir
 
-__all__ = ['add_unsafe_load_argument', 'check_amp_device', 'check_is_segmentation_config', 'disable_amp',
-           'disable_pin_memory_without_cuda', 'enable_amp', 'enable_label_output', 'enable_per_class_report',
+__all__ = ['QuietConsoleRunner', 'add_unsafe_load_argument', 'add_verbose_argument', 'build_runner',
+           'check_amp_device', 'check_is_segmentation_config', 'disable_amp', 'disable_pin_memory_without_cuda',
+           'dumped_config_path', 'enable_amp', 'enable_label_output', 'enable_per_class_report',
            'enable_resumable_checkpoints', 'enable_strict_checkpoint_loading', 'enable_tta', 'enable_visualization']
 
 
@@ -26,6 +31,60 @@ def add_unsafe_load_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--unsafe-load', action=_AllowUnsafeLoad, nargs=0, default=False,
                         help='unpickle checkpoints fully (runs any code they hold): only for trusted files that '
                         f'the weights-only loader refuses; same as {UNSAFE_LOAD_ENV}=1')
+
+
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """``--verbose``: the details of the log file on the console too, as mmengine's Runner prints them."""
+    parser.add_argument('--verbose', action='store_true',
+                        help='print on the console as well what only the log file gets: the whole config (also '
+                        'written to <work_dir>/<config name>.py, which the console names), the hooks\' execution '
+                        'order and the optimiser options of each parameter')
+
+
+# what mmengine logs in detail, hundreds of lines before the first iteration: the whole config and the hooks'
+# execution order (while the Runner is built) and each parameter's optimiser options (paramwise_cfg)
+LOG_FILE_DETAILS = ('Config:\n', 'Hooks will be executed in the following order', 'paramwise_options -- ')
+
+
+def keep_details_off_console(record: logging.LogRecord) -> bool:
+    """Logging filter of console handlers: every record but the ``LOG_FILE_DETAILS``."""
+    return not (isinstance(record.msg, str) and record.msg.startswith(LOG_FILE_DETAILS))
+
+
+class QuietConsoleRunner(Runner):
+    """mmengine's Runner whose console leaves out the details it logs to the log file only
+    (``LOG_FILE_DETAILS``: the whole config, the hooks' order, each parameter's optimiser options) and names the
+    copy of the config it writes to the work_dir (``config: <path>``)."""
+
+    def build_logger(self, log_level='INFO', log_file=None, **kwargs):
+        """mmengine's logger, with the details filtered out of its console handlers."""
+        logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler):
+                handler.addFilter(keep_details_off_console)
+        return logger
+
+    @master_only
+    def dump_config(self) -> None:
+        """Write the config to the work_dir, as mmengine's Runner, and log where."""
+        super().dump_config()
+        self.logger.info(f'config: {dumped_config_path(self)}')
+
+
+def dumped_config_path(runner: Runner) -> str:
+    """Where mmengine's ``Runner.dump_config`` writes the config: ``<work_dir>/<config file name>``, or
+    ``<work_dir>/<timestamp>.py`` for a config not read from a file."""
+    name = osp.basename(runner.cfg.filename) if runner.cfg.filename is not None else f'{runner.timestamp}.py'
+    return osp.join(runner.work_dir, name)
+
+
+def build_runner(cfg: Config, verbose: bool = False) -> Runner:
+    """The tools' Runner, as mmseg's tools build it: the config's ``runner_type`` if it names one, else
+    :class:`QuietConsoleRunner` (mmengine's Runner, which prints every detail on the console, with
+    ``verbose``)."""
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return (Runner if verbose else QuietConsoleRunner).from_cfg(cfg)
 
 
 def enable_resumable_checkpoints(cfg: Config) -> None:
@@ -119,7 +178,9 @@ def check_is_segmentation_config(cfg: Config, config_path: str) -> None:
 def enable_visualization(cfg: Config, show: bool = False, show_dir: Optional[str] = None,
                          wait_time: float = 2) -> None:
     """Turn on ``default_hooks.visualization`` (SegVisualizationHook) of a test run for --show/--show-dir, for
-    every test image (mmseg's default interval of 50 draws nothing for fewer than 50 images).
+    every test image (mmseg's default interval of 50 draws nothing for fewer than 50 images), drawn by
+    ``ReadableSegLocalVisualizer`` where the config names mmseg's ``SegLocalVisualizer`` (whose white labels
+    vanish on white classes and are cut off at the image's edge).
 
     The hook numbers its drawings with ``runner.iter``, which builds the training loop, and so the training
     dataset, when there is one; a test run has no use for it, so the training settings are dropped.
@@ -135,6 +196,8 @@ def enable_visualization(cfg: Config, show: bool = False, show_dir: Optional[str
     if show:
         hook['show'] = True
         hook['wait_time'] = wait_time
+    if cfg.visualizer.get('type') in ('SegLocalVisualizer', 'mmseg.SegLocalVisualizer'):
+        cfg.visualizer['type'] = 'ReadableSegLocalVisualizer'
     if show_dir:
         cfg.visualizer['save_dir'] = show_dir
 
@@ -149,14 +212,19 @@ def enable_tta(cfg: Config) -> None:
     cfg.model = cfg.tta_model
 
 
-def enable_per_class_report(cfg: Config, out_dir: str, force: bool) -> None:
-    """Have ``PerClassSegMetric`` write its report to ``out_dir``: the configured one, else in place of
+FIGURE_IMAGES = 4  # rows of the report's image | ground truth | prediction figure
+
+
+def enable_per_class_report(cfg: Config, out_dir: str, force: bool, figure_title: str) -> None:
+    """Have ``PerClassSegMetric`` write its report to ``out_dir``, with the colour predictions and a figure of
+    the first ``FIGURE_IMAGES`` test images titled ``figure_title``: the configured metric, else in place of
     mmseg's ``IoUMetric`` (same ``ignore_index`` and ``prefix``; its ``aAcc``, ``mIoU``, ``mPrecision`` and
     ``mRecall`` are equal, its ``mF1`` replaces ``mFscore``), else beside the other evaluators (its keys then
     read ``per_class/...``). Keeping ``IoUMetric`` beside it printed two per-class tables whose F-score means
     disagreed (``mFscore`` leaves out the classes without a true positive, ``mF1`` counts them as 0)."""
     require_empty_output_dir(out_dir, force)
-    report = dict(output_dir=out_dir, save_predictions=True, overwrite=force)
+    report = dict(output_dir=out_dir, save_predictions=True, figure_images=FIGURE_IMAGES, figure_title=figure_title,
+                  overwrite=force)
     evaluator = cfg.test_evaluator
     evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
     for index, metric in enumerate(evaluators):

@@ -1,5 +1,5 @@
-"""Per-class segmentation metrics from one confusion matrix, with a table, CSV/JSON, a confusion-matrix image
-and colour predictions."""
+"""Per-class segmentation metrics from one confusion matrix, with a table, CSV/JSON, a confusion-matrix image,
+colour predictions and an image | ground truth | prediction figure."""
 import json
 import os
 import os.path as osp
@@ -7,6 +7,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
 import cv2
+import mmcv
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
@@ -14,6 +15,7 @@ from mmengine.logging import print_log
 from mmseg.registry import METRICS
 
 from ..visualization.legend import write_legend
+from ..visualization.prediction_figure import colour_class_map, write_prediction_figure
 from .confusion import confusion_matrix
 
 PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall')
@@ -99,6 +101,10 @@ class PerClassSegMetric(BaseMetric):
         save_predictions (bool): Also write each prediction as a colour PNG (the dataset palette) to
             ``output_dir/pred_colour/<image name>.png``, and the palette's legend (class names and colours) to
             ``output_dir/pred_colour_legend.png``; needs ``output_dir``. Defaults to False.
+        figure_images (int): Also write ``output_dir/image_truth_prediction.png``, a figure of the first
+            ``figure_images`` images (per process) as image | ground truth | prediction with the class legend;
+            needs ``output_dir``; 0 writes none. Defaults to 0.
+        figure_title (str): Title of that figure. Defaults to 'the first test images'.
         label_dir (str, optional): If given, writes each prediction as a class-index PNG
             ``label_dir/<image name>.png`` in the coding of the dataset's label files (+1 with
             ``reduce_zero_label``), as ``IoUMetric``'s ``output_dir`` does (``tools/test.py --out``).
@@ -115,14 +121,17 @@ class PerClassSegMetric(BaseMetric):
     default_prefix: Optional[str] = None
 
     def __init__(self, ignore_index: int = 255, output_dir: Optional[str] = None, save_predictions: bool = False,
-                 label_dir: Optional[str] = None, overwrite: bool = False, collect_device: str = 'cpu',
-                 prefix: Optional[str] = None, **kwargs):
+                 figure_images: int = 0, figure_title: str = 'the first test images', label_dir: Optional[str] = None,
+                 overwrite: bool = False, collect_device: str = 'cpu', prefix: Optional[str] = None, **kwargs):
         super().__init__(collect_device=collect_device, prefix=prefix, **kwargs)
-        if save_predictions and output_dir is None:
-            raise ValueError('PerClassSegMetric: save_predictions needs output_dir')
+        if (save_predictions or figure_images) and output_dir is None:
+            raise ValueError('PerClassSegMetric: save_predictions and figure_images need output_dir')
         self.ignore_index = ignore_index
         self.output_dir = output_dir
         self.save_predictions = save_predictions
+        self.figure_images = figure_images
+        self.figure_title = figure_title
+        self._figure_rows = []
         self.label_dir = label_dir
         self.overwrite = overwrite
         self._written = set()
@@ -148,12 +157,16 @@ class PerClassSegMetric(BaseMetric):
                 self._save_colour_prediction(pred, sample['img_path'])
             if self.label_dir is not None:
                 self._save_label_prediction(pred, sample)
+            if len(self._figure_rows) < self.figure_images:
+                self._figure_rows.append((osp.basename(sample['img_path']),
+                                          mmcv.imread(sample['img_path'], channel_order='rgb'),
+                                          target.cpu().numpy(), pred.cpu().numpy()))
 
     def _save_colour_prediction(self, pred: torch.Tensor, img_path: str) -> None:
-        palette = np.asarray(self.dataset_meta['palette'], np.uint8)[:, ::-1]  # RGB palette -> BGR for OpenCV
         name = osp.splitext(osp.basename(img_path))[0]
         path = self._claim(osp.join(self.output_dir, 'pred_colour', f'{name}.png'))
-        if not cv2.imwrite(path, palette[pred.cpu().numpy().astype(np.int64)]):
+        colours = colour_class_map(pred.cpu().numpy(), self.dataset_meta['palette'])
+        if not cv2.imwrite(path, colours[..., ::-1]):  # RGB -> BGR for OpenCV
             raise OSError(f'PerClassSegMetric: could not write {path}')
 
     def _save_label_prediction(self, pred: torch.Tensor, sample: dict) -> None:
@@ -181,6 +194,10 @@ class PerClassSegMetric(BaseMetric):
         if self.save_predictions:
             write_legend(self._claim(osp.join(self.output_dir, 'pred_colour_legend.png')), classes,
                          self.dataset_meta['palette'][:len(classes)], 'classes (pred_colour)')
+        if self._figure_rows:
+            write_prediction_figure(self._claim(osp.join(self.output_dir, 'image_truth_prediction.png')),
+                                    self._figure_rows, classes, self.dataset_meta['palette'], self.figure_title)
+            self._figure_rows = []  # the next evaluation shows its own first images
         return metrics
 
     def _save_reports(self, classes, matrix, scores, metrics) -> None:

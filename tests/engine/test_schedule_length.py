@@ -1,5 +1,6 @@
-"""The run-length rule: the pre-training schedules follow the run's length unless pinned, and a run whose
-schedule was squeezed, stretched or cannot finish says so once at the start; full-length runs are unchanged."""
+"""The run-length rule: the schedules (pre-training, IDDC, fine-tuning) follow the run's length unless pinned,
+and a run whose schedule was squeezed, stretched or cannot finish says so once at the start; full-length runs
+are unchanged."""
 import glob
 import math
 import os.path as osp
@@ -16,12 +17,17 @@ from mmengine.runner import Runner
 
 from helpers.logs import LogRecords
 from helpers.tools import REPO
+from rs_ssl_plugin.engine.schedule_length import leave_out_schedulers_after_run
 from rs_ssl_plugin.methods.false.scheduler import vissl_warmup_cosine_restart_factor
 from rs_ssl_plugin.methods.sdcluster.scheduler import timm_warmup_cosine_factor
 from rs_ssl_plugin.methods.sdsh.hooks import SDSHScheduleHook
 
 FALSE_CONFIG = osp.join(REPO, 'configs', 'false_r50_potsdam.py')
 SDCLUSTER_CONFIG = osp.join(REPO, 'configs', 'sdcluster_swin-s_millionaid.py')
+IDDC_CONFIG = osp.join(REPO, 'configs', 'iddc_vit-s16_cocostuff27.py')
+UPERNET_R50_CONFIG = osp.join(REPO, 'configs', 'upernet_r50_random_potsdam.py')
+DEEPLAB_CONFIG = osp.join(REPO, 'configs', 'deeplabv3plus_r50-d8_false-frozen_potsdam.py')
+SWIN_40K_CONFIG = osp.join(REPO, 'configs', 'upernet_swin-s-os16_random_shaanxi-buildings.py')
 
 
 class LinearModel(BaseModel):
@@ -43,10 +49,11 @@ class RecordLR(Hook):
 
 def train_with_config_schedule(config, work_dir, epoch_length=2, **options):
     """Train a linear model with ``config``'s ``param_scheduler``, ``train_cfg`` and ``ScheduleLengthHook``
-    (after ``options``, as ``--cfg-options``) for epochs of ``epoch_length`` iterations; the learning rate of
-    every iteration and the run's log."""
+    (after ``options``, as ``--cfg-options``, and the schedulers left out as tools/train.py leaves them out)
+    for epochs of ``epoch_length`` iterations; the learning rate of every iteration and the run's log."""
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(options)
+    leave_out_schedulers_after_run(cfg)
     recorder = RecordLR()
     runner = Runner(
         model=LinearModel(), work_dir=str(work_dir),
@@ -96,6 +103,69 @@ def test_full_length_run_keeps_the_lr_of_every_iteration(config, tmp_path):
                                            **{'param_scheduler.0.end': max_epochs})
     assert len(following) == max_epochs and following == pinned
     assert 'schedules follow the run\'s length' not in log and 'cannot finish' not in log
+
+
+def test_shortened_iddc_run_decays_as_the_official_code_over_the_run_and_says_so(tmp_path):
+    lrs, log = train_with_config_schedule(IDDC_CONFIG, tmp_path, **{'train_cfg.max_epochs': 4})
+    # 5e-4 (1 - epoch / 4)^0.9 per epoch of 2 iterations: the last epoch at the official curve's last value
+    # (its 0 lies one epoch after the run), not the first 4 epochs of 20
+    assert lrs == pytest.approx([5e-4 * (1 - (i // 2) / 4) ** 0.9 for i in range(8)])
+    assert log.count('PolyLR: squeezed from the configured 20 epochs (40 iterations) to the run\'s 4 epochs (8 '
+                     'iterations) (schedules follow the run\'s length)') == 1
+
+
+def test_full_length_iddc_run_keeps_the_former_pinned_lr_of_every_epoch(tmp_path):
+    """The config pinned ``begin=0, end=21`` before the rule: 20 epochs give the same LR bitwise."""
+    following, log = train_with_config_schedule(IDDC_CONFIG, tmp_path / 'follows', epoch_length=1)
+    pinned, _ = train_with_config_schedule(IDDC_CONFIG, tmp_path / 'pinned', epoch_length=1,
+                                           **{'param_scheduler.0.begin': 0, 'param_scheduler.0.end': 21})
+    assert following == pinned and following == pytest.approx([5e-4 * (1 - e / 20) ** 0.9 for e in range(20)])
+    assert 'schedules follow the run\'s length' not in log and 'cannot finish' not in log
+
+
+@pytest.mark.parametrize('config, configured_iters', [(UPERNET_R50_CONFIG, 80000), (DEEPLAB_CONFIG, 1300)])
+def test_shortened_fine_tuning_run_decays_to_eta_min_at_its_last_iteration_and_says_so(config, configured_iters,
+                                                                                      tmp_path):
+    lrs, log = train_with_config_schedule(config, tmp_path, **{'train_cfg.max_iters': 10})
+    # mmseg's poly decay (0.01 -> 1e-4, power 0.9) within the run, not its first 10 of configured_iters
+    assert lrs == pytest.approx([(0.01 - 1e-4) * (1 - i / 9) ** 0.9 + 1e-4 for i in range(10)])
+    assert lrs[-1] == pytest.approx(1e-4)
+    assert log.count(f'PolyLR: squeezed from the configured {configured_iters} iterations to the run\'s 10 '
+                     'iterations (schedules follow the run\'s length)') == 1
+
+
+def test_swin_recipe_keeps_its_warm_up_and_decays_to_zero_at_the_runs_end(tmp_path):
+    """The warm-up keeps its (here shortened, for a short test) pinned length; the decay after it follows."""
+    lrs, log = train_with_config_schedule(SWIN_40K_CONFIG, tmp_path, **{
+        'train_cfg.max_iters': 10, 'param_scheduler.0.end': 4, 'param_scheduler.1.begin': 4})
+    assert lrs[4] == pytest.approx(6e-5) and lrs[-1] == pytest.approx(0, abs=1e-12)
+    assert lrs[4:] == pytest.approx([6e-5 * (1 - i / 5) for i in range(6)])
+    assert log.count('PolyLR: squeezed from the configured 40000 iterations to the run\'s 10 iterations') == 1
+    assert 'LinearLR' not in log  # a warm-up that ends before the run is not reported
+
+
+def test_run_shorter_than_the_swin_warm_up_trains_in_the_warm_up_and_says_so(tmp_path):
+    lrs, log = train_with_config_schedule(SWIN_40K_CONFIG, tmp_path, **{'train_cfg.max_iters': 6})
+    assert lrs == pytest.approx([6e-5 * (1e-6 + (1 - 1e-6) * i / 1499) for i in range(6)])
+    assert log.count('LinearLR: pinned to 1500 iterations but the run has 6 iterations, so it cannot finish') == 1
+
+
+def test_a_following_scheduler_that_would_begin_after_the_run_is_left_out_with_a_warning():
+    cfg = Config.fromfile(SWIN_40K_CONFIG)
+    logger = MMLogger.get_current_instance()
+    collect = LogRecords()
+    logger.addHandler(collect)
+    try:
+        leave_out_schedulers_after_run(cfg)  # the configured 40000 iterations: both kept
+        assert [scheduler.type for scheduler in cfg.param_scheduler] == ['LinearLR', 'PolyLR']
+        cfg.merge_from_dict({'train_cfg.max_iters': 1500})
+        leave_out_schedulers_after_run(cfg)
+    finally:
+        logger.removeHandler(collect)
+    # mmengine would end the decay with the run, at iteration 1500, and refuse to build it
+    assert [scheduler.type for scheduler in cfg.param_scheduler] == ['LinearLR']
+    assert collect.records == [('WARNING', 'PolyLR: begins at iteration 1500, after the run\'s 1500 iterations, so '
+                                           'it is left out')]
 
 
 def sdsh_schedules(max_iters, **options):

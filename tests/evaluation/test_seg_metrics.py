@@ -145,23 +145,26 @@ def test_test_tool_writes_per_class_report(tmp_path):
     assert listed[0].strip().endswith('.log') and listed[1].strip().endswith('.json')
     assert all(osp.exists(line.strip().split(' (')[0]) for line in listed)
     assert {p.name for p in out_dir.iterdir()} == {'per_class_metrics.csv', 'metrics.json', 'confusion_matrix.png',
-                                                  'pred_colour', 'pred_colour_legend.png'}
+                                                  'pred_colour', 'pred_colour_legend.png',
+                                                  'image_truth_prediction.png'}
+    figure = cv2.imread(str(out_dir / 'image_truth_prediction.png'))[..., ::-1]
+    assert all((figure == np.asarray(colour, np.uint8)).all(axis=-1).sum() > 20 for colour in PALETTE)  # legend
     assert sorted(p.name for p in (out_dir / 'pred_colour').iterdir()) == ['synth_val_0000.png', 'synth_val_0001.png']
     drawn = sorted(p.name for p in (tmp_path / 'vis').rglob('*.png'))  # every image, not every 50th
     assert len(drawn) == 2 and 'synth_val_0000' in drawn[0] and 'synth_val_0001' in drawn[1]
     with pytest.raises(FileExistsError, match='is not empty'):
-        enable_per_class_report(Config(dict(test_evaluator=dict(type='IoUMetric'))), str(out_dir), force=False)
+        enable_per_class_report(Config(dict(test_evaluator=dict(type='IoUMetric'))), str(out_dir), False, 'title')
+    report = dict(output_dir=str(out_dir), save_predictions=True, figure_images=4, figure_title='title',
+                  overwrite=True)
     cfg = Config(dict(test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU', 'mFscore'], ignore_index=7)))
-    enable_per_class_report(cfg, str(out_dir), force=True)
-    assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=7, output_dir=str(out_dir),
-                                      save_predictions=True, overwrite=True)
+    enable_per_class_report(cfg, str(out_dir), True, 'title')
+    assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=7, **report)
     cfg = Config(dict(test_evaluator=[dict(type='CityscapesMetric', output_dir='x'), dict(type='IoUMetric')]))
-    enable_per_class_report(cfg, str(out_dir), force=True)
+    enable_per_class_report(cfg, str(out_dir), True, 'title')
     assert [metric['type'] for metric in cfg.test_evaluator] == ['CityscapesMetric', 'PerClassSegMetric']
     cfg = Config(dict(test_evaluator=dict(type='PerClassSegMetric', ignore_index=0)))
-    enable_per_class_report(cfg, str(out_dir), force=True)
-    assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=0, output_dir=str(out_dir),
-                                      save_predictions=True, overwrite=True)
+    enable_per_class_report(cfg, str(out_dir), True, 'title')
+    assert cfg.test_evaluator == dict(type='PerClassSegMetric', ignore_index=0, **report)
 
 
 @pytest.mark.parametrize('reduce_zero_label', [False, True])
@@ -187,7 +190,7 @@ def test_out_option_writes_label_pngs_with_per_class_metric(tmp_path, reduce_zer
 def test_out_option_beside_out_dir_goes_to_the_per_class_metric(tmp_path):
     """--out-dir puts PerClassSegMetric in place of Potsdam's IoUMetric; --out then writes through it."""
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'upernet_r50_random_potsdam.py'))
-    enable_per_class_report(cfg, str(tmp_path / 'report'), force=False)
+    enable_per_class_report(cfg, str(tmp_path / 'report'), False, 'title')
     enable_label_output(cfg, str(tmp_path / 'labels'))
     per_class = cfg.test_evaluator
     assert per_class.type == 'PerClassSegMetric' and per_class.label_dir == str(tmp_path / 'labels')

@@ -72,7 +72,7 @@ def train_tool_config(monkeypatch, *args):
         return Built()
 
     train = load_tool('train')
-    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
+    monkeypatch.setattr(train, 'build_runner', lambda cfg, verbose: from_cfg(cfg))
     monkeypatch.setattr(sys, 'argv', ['train.py', *map(str, args)])
     train.main()
     return built['cfg']

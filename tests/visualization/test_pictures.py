@@ -1,5 +1,4 @@
 """Legends and titles in the written pictures, and deterministic PCA feature maps."""
-import importlib.util
 import os.path as osp
 
 import cv2
@@ -7,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.tools import REPO, load_tool
+from helpers.tools import load_tool
 from rs_ssl_plugin.visualization.cluster_maps import (
     cluster_legend,
     cluster_map_paths,
@@ -16,6 +15,7 @@ from rs_ssl_plugin.visualization.cluster_maps import (
 )
 from rs_ssl_plugin.visualization.feature_pca import fit_pca, pca_rgb_maps
 from rs_ssl_plugin.visualization.legend import legend_image, panel_figure, write_legend
+from rs_ssl_plugin.visualization.prediction_figure import colour_class_map, prediction_figure, write_prediction_figure
 
 COLOURS = [(255, 0, 0), (0, 128, 255), (20, 200, 20)]
 
@@ -124,22 +124,28 @@ def test_vis_features_draws_sdsh_patch_tokens_at_any_size(tmp_path):
     assert cv2.imread(str(tmp_path / 'out' / 'scene_pca.png')).shape == (70, 91, 3)
 
 
-def test_demo_figure_has_titles_and_class_legend(tmp_path):
-    spec = importlib.util.spec_from_file_location('demo', osp.join(REPO, 'demo', 'false_synthetic_demo.py'))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    for folder in ('pred', 'data/img_dir/val', 'data/ann_dir/val'):
-        (tmp_path / folder).mkdir(parents=True)
-    labels = np.kron(np.array([[1, 2], [3, 6]], np.uint8), np.ones((16, 16), np.uint8))
-    for name in ('x.png', 'y.png'):
-        cv2.imwrite(str(tmp_path / 'pred' / name), labels)
-        cv2.imwrite(str(tmp_path / 'data/ann_dir/val' / name), labels)
-        cv2.imwrite(str(tmp_path / 'data/img_dir/val' / name), np.full((32, 32, 3), 90, np.uint8))
-    figure = str(tmp_path / 'figure.png')
-    demo.write_colour_predictions(str(tmp_path / 'pred'), str(tmp_path / 'data'), str(tmp_path / 'colour'), figure)
-    written = cv2.imread(figure)[..., ::-1]
-    # every class colour of the palette appears, in the panels or in the legend
-    assert all(has_colour(written, c, 10) for c in demo.PALETTE_RGB)
+def test_prediction_figure_has_titles_every_class_colour_and_the_ignored_pixels_in_its_legend(tmp_path):
+    """The image | ground truth | prediction figure of tools/test.py --out-dir (and so of the demo)."""
+    truth = np.kron(np.array([[0, 1], [2, 255]]), np.ones((16, 16), np.int64))  # 255: ignored
+    prediction = np.kron(np.array([[0, 1], [2, 2]]), np.ones((16, 16), np.int64))
+    rows = [(name, np.full((32, 32, 3), 90, np.uint8), truth, prediction) for name in ('x.png', 'y.png')]
+    figure = prediction_figure(rows, ['road', 'building', 'tree'], COLOURS, 'model.py with iter_1.pth')
+    assert [ax.get_title() for ax in figure.axes[:3]] == ['image', 'ground truth', 'prediction']
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ['road', 'building', 'tree', 'ignored']
+    assert figure.axes[3].get_ylabel() == 'y.png' and figure._suptitle.get_text() == 'model.py with iter_1.pth'
+    path = str(tmp_path / 'figure.png')
+    write_prediction_figure(path, rows[:1], ['road', 'building', 'tree'], COLOURS, 'title')
+    written = cv2.imread(path)[..., ::-1]
+    assert all(has_colour(written, c, 10) for c in COLOURS)
+    without_ignored = prediction_figure([(name, image, prediction, prediction) for name, image, _, _ in rows],
+                                        ['road', 'building', 'tree'], COLOURS, 'title')
+    assert [t.get_text() for t in without_ignored.legends[0].get_texts()] == ['road', 'building', 'tree']
+
+
+def test_class_colours_leave_ignored_pixels_black():
+    labels = np.array([[0, 2], [255, -1]])
+    np.testing.assert_array_equal(colour_class_map(labels, COLOURS),
+                                  [[COLOURS[0], COLOURS[2]], [(0, 0, 0), (0, 0, 0)]])
 
 
 @pytest.mark.parametrize('num_clusters, min_distance', [(27, 30), (256, 10)])

@@ -1,5 +1,7 @@
 # mmseg's Swin UperNet optimisation on 80k iterations: AdamW 6e-5, weight decay 0.01 except on relative
-# position tables and norms, 1500 linear warm-up iterations, then linear (power 1) decay to 0.
+# position tables and norms, 1500 linear warm-up iterations, then linear (power 1) decay to 0 at the run's
+# end (no `end`: mmengine ends it with train_cfg.max_iters; the warm-up keeps its 1500 iterations;
+# docs/reliability.md).
 _base_ = 'mmseg::_base_/schedules/schedule_80k.py'
 
 optim_wrapper = dict(
@@ -10,5 +12,5 @@ optim_wrapper = dict(
                                         norm=dict(decay_mult=0.))))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=80000, by_epoch=False),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, by_epoch=False),
 ]

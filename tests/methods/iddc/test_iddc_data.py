@@ -219,7 +219,9 @@ def test_optimiser_and_per_epoch_poly_schedule():
     assert all(group['weight_decay'] == 0 for group in optimizer.param_groups)
     assert lrs[id(model.head.classifier.weight)] == 5e-4 and lrs[id(model.probe.weight)] == 1e-3
     assert cfg.train_cfg.max_epochs == 20
-    scheduler = PARAM_SCHEDULERS.build(dict(cfg.param_scheduler[0], optimizer=optim_wrapper))
+    # ended with the run, as mmengine's Runner ends a scheduler without `end`
+    scheduler = PARAM_SCHEDULERS.build(dict(cfg.param_scheduler[0], end=cfg.train_cfg.max_epochs,
+                                            optimizer=optim_wrapper))
     head_group = next(g for g in optimizer.param_groups if any(p is model.head.classifier.weight for p in g['params']))
     for epoch in range(20):
         assert head_group['lr'] == pytest.approx(5e-4 * (1 - epoch / 20) ** 0.9), epoch
