@@ -53,6 +53,8 @@ LAYOUTS = {
     'tiled 128, ZSTD': dict(tiled=True, blockxsize=128, blockysize=128, compress='zstd'),
     'tiled 256, DEFLATE + predictor': dict(tiled=True, blockxsize=256, blockysize=256, compress='deflate',
                                            predictor=2),
+    'tiled 128, DEFLATE + predictor': dict(tiled=True, blockxsize=128, blockysize=128, compress='deflate',
+                                           predictor=2),
     'tiled 256, uncompressed': dict(tiled=True, blockxsize=256, blockysize=256),
     'tiled 256, JPEG q95 (lossy)': dict(tiled=True, blockxsize=256, blockysize=256, compress='jpeg',
                                         photometric='ycbcr', jpeg_quality=95),
