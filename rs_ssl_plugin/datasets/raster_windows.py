@@ -320,7 +320,7 @@ class RandomWindowDataset(torch.utils.data.Dataset):
     def _claim_process(self) -> None:
         """On the first use in a process: no open files yet (a handle opened before a fork would share its file
         offset with the parent), and GDAL's block cache of the process capped at ``gdal_cache_mb`` (the config
-        option for the whole process: an ``rasterio.Env`` around each read costs 0.3 ms)."""
+        option for the whole process: a ``rasterio.Env`` around each read costs 0.3 ms)."""
         if self._pid != os.getpid():
             self._rasters, self._pid = OrderedDict(), os.getpid()
             set_gdal_config('GDAL_CACHEMAX', self.gdal_cache_mb * 2 ** 20)  # in bytes
