@@ -29,7 +29,7 @@ import torch
 from mmseg.registry import DATASETS
 from torch import Tensor, nn
 
-from ..datasets.checks import ValueRange, to_pipeline_values
+from ..datasets.checks import ValueRange, no_data_mask, to_pipeline_values
 from ..utils.windows import IntPair, Window, slide_windows
 
 BLEND_MODES = ('uniform', 'cosine', 'ramp')
@@ -82,18 +82,6 @@ def _input_transform(model: nn.Module, bands: int) -> Tuple[Optional[Tensor], Op
         raise ValueError(f'the scene has {bands} band(s) but the model\'s data_preprocessor normalises '
                          f'{mean.numel()} channel(s)')
     return mean.float(), std.float(), reverse
-
-
-def no_data_mask(pixels: np.ndarray, nodata: Optional[float]) -> np.ndarray:
-    """``(rows, cols)`` bool mask of the ``(bands, rows, cols)`` pixels without data: NaN in any band (nothing
-    can be computed from it), or ``nodata`` in every band (GDAL's dataset mask: a pixel is valid while any
-    band holds a value)."""
-    missing = np.zeros(pixels.shape[1:], bool)
-    if np.issubdtype(pixels.dtype, np.floating):
-        missing |= np.isnan(pixels).any(0)
-    if nodata is not None and not np.isnan(nodata):
-        missing |= (pixels == nodata).all(0)
-    return missing
 
 
 def _batches(windows: List[Window], batch_size: int) -> List[List[Window]]:

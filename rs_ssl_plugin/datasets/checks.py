@@ -168,6 +168,18 @@ def to_pipeline_values(img: np.ndarray, path: str, value_range: Optional[ValueRa
     return np.clip(np.rint((img.astype(np.float32) - low) * scale), 0, 255).astype(np.uint8)
 
 
+def no_data_mask(pixels: np.ndarray, nodata: Optional[float]) -> np.ndarray:
+    """``(rows, cols)`` bool mask of the ``(bands, rows, cols)`` pixels without data: NaN in any band (nothing
+    can be computed from it), or ``nodata`` in every band (GDAL's dataset mask: a pixel is valid while any
+    band holds a value)."""
+    missing = np.zeros(pixels.shape[1:], bool)
+    if np.issubdtype(pixels.dtype, np.floating):
+        missing |= np.isnan(pixels).any(0)
+    if nodata is not None and not np.isnan(nodata):
+        missing |= (pixels == nodata).all(0)
+    return missing
+
+
 def check_channels(img: np.ndarray, expected: Union[int, Sequence[int]], path: str) -> None:
     """Raise ``ValueError`` naming ``path`` when ``img`` does not have ``expected`` channels (a count, or
     several allowed counts)."""

@@ -32,6 +32,25 @@ def read_image_list(list_file: str, image_root: str) -> List[str]:
     return paths
 
 
+def find_images(folder: str, list_file: str, extensions: Sequence[str], owner: str) -> List[str]:
+    """The images named in ``list_file`` (see :func:`read_image_list`; every one must exist), or without a list
+    file every file under ``folder`` ending in one of ``extensions``. Errors start with ``owner``, the dataset
+    asking, and name the list file or folder."""
+    if list_file:
+        if not osp.isfile(list_file):
+            raise FileNotFoundError(f'{owner}: list file {list_file} does not exist')
+        paths = read_image_list(list_file, folder)
+        require_files(paths, f'{owner}: images listed in {list_file}')
+        if not paths:
+            raise ValueError(f'{owner}: no images listed in {list_file}')
+        return paths
+    require_dir(folder, f'{owner}: image folder')
+    paths = list_images(folder, extensions)
+    if not paths:
+        raise ValueError(f'{owner}: no images ({", ".join(extensions)}) found under {folder}')
+    return paths
+
+
 @DATASETS.register_module()
 class UnlabeledImageFolder(BaseDataset):
     """Images without labels for pre-training: every image under ``data_root/data_prefix`` (recursively,
@@ -94,20 +113,7 @@ class UnlabeledImageFolder(BaseDataset):
     def load_data_list(self) -> List[dict]:
         """One ``dict(img_path=...)`` per image listed in ``ann_file``, else found under the image folder."""
         require_dir(self.data_root, 'UnlabeledImageFolder: data_root')
-        folder = self.data_prefix['img_path']
-        if self.ann_file:
-            if not osp.isfile(self.ann_file):
-                raise FileNotFoundError(f'UnlabeledImageFolder: list file {self.ann_file} does not exist')
-            paths = read_image_list(self.ann_file, folder)
-            require_files(paths, f'UnlabeledImageFolder: images listed in {self.ann_file}')
-            if not paths:
-                raise ValueError(f'UnlabeledImageFolder: no images listed in {self.ann_file}')
-        else:
-            require_dir(folder, 'UnlabeledImageFolder: image folder')
-            paths = list_images(folder, self.extensions)
-            if not paths:
-                raise ValueError(f'UnlabeledImageFolder: no images ({", ".join(self.extensions)}) found under '
-                                 f'{folder}')
+        paths = find_images(self.data_prefix['img_path'], self.ann_file, self.extensions, 'UnlabeledImageFolder')
         return [dict(img_path=p) for p in paths]
 
     def prepare_data(self, idx) -> Optional[dict]:
