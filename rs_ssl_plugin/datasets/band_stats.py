@@ -27,9 +27,8 @@ from mmengine.dataset import ClassBalancedDataset, RepeatDataset
 from mmengine.registry import DATASETS, init_default_scope
 
 from ..apis.scene_io import RasterScene
-from ..apis.tiled_inference import no_data_mask
 from ..utils.windows import Window
-from .checks import ValueRange, to_pipeline_values
+from .checks import ValueRange, no_data_mask, to_pipeline_values
 
 PERCENTILES = (1, 99)
 FLIP_KEYS = ('to_rgb', 'bgr_to_rgb', 'rgb_to_bgr')
