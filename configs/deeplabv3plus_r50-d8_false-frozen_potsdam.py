@@ -56,5 +56,6 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 # the data base's input check, and the run-length report of the schedule
-custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=max_iters)]
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='BandCountCheckHook'),
+                dict(type='ScheduleLengthHook', max_iters=max_iters)]
 randomness = dict(seed=0)

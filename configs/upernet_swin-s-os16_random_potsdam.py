@@ -18,4 +18,5 @@ default_hooks = dict(checkpoint=dict(type='ResumableCheckpointHook'))
 randomness = dict(seed=0)
 # the data base's input check, and the run-length report of the schedule written for 80000 iterations
 # (docs/reliability.md)
-custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=80000)]
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='BandCountCheckHook'),
+                dict(type='ScheduleLengthHook', max_iters=80000)]

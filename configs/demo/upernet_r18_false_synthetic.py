@@ -35,4 +35,5 @@ test_dataloader = val_dataloader
 max_iters = 300  # the base's poly decay spans the run
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
-custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='ScheduleLengthHook', max_iters=max_iters)]
+custom_hooks = [dict(type='NumClassesCheckHook'), dict(type='BandCountCheckHook'),
+                dict(type='ScheduleLengthHook', max_iters=max_iters)]
