@@ -38,7 +38,8 @@ AMP_DTYPES = {'none': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 class Scene(Protocol):
     """What the inference reads from: a ``count``-band raster of ``height x width`` pixels; ``nodata`` is the
-    value that marks pixels without data (in every band), ``None`` when only NaN does."""
+    value that marks pixels without data (in every band), ``None`` when only NaN does. A scene may also have
+    ``alpha_index``, the 0-based band that is an alpha mask (0: no data), which is not fed to the model."""
     height: int
     width: int
     count: int
@@ -111,8 +112,9 @@ def iter_blended_logits(model: nn.Module,
 
     ``logits`` is a float32 ``(out_channels, rows, scene.width)`` tensor on the model's device holding the weighted
     mean of the logits of all windows covering those rows (before softmax, like the ``slide_inference`` output of
-    mmseg); it is NaN at pixels without data (:func:`no_data_mask` with the scene's ``nodata``), which enter the
-    network as the preprocessor's mean. ``progress`` is called with the number of windows of each finished batch.
+    mmseg); it is NaN at pixels without data (:func:`no_data_mask` with the scene's ``nodata``, and 0 in its alpha
+    band), which enter the network as the preprocessor's mean. ``progress`` is called with the number of windows
+    of each finished batch.
     The model must be an mmseg segmentor with ``encode_decode`` in eval mode. ``value_range`` and ``color_type`` are
     those of the image loader the model was trained with (:func:`~rs_ssl_plugin.apis.scene_io.image_loading`):
     pixels get the values the loader would have given (:func:`~rs_ssl_plugin.datasets.checks.to_pipeline_values`),
@@ -123,7 +125,8 @@ def iter_blended_logits(model: nn.Module,
     if amp not in AMP_DTYPES:
         raise ValueError(f'amp must be one of {tuple(AMP_DTYPES)}, got {amp!r}')
     device = next(model.parameters()).device
-    mean, std, reverse = _input_transform(model, scene.count)
+    alpha = getattr(scene, 'alpha_index', None)
+    mean, std, reverse = _input_transform(model, scene.count - (alpha is not None))
     if mean is not None:
         mean, std = mean.to(device), std.to(device)
     windows = slide_windows(scene.height, scene.width, crop_size, stride)
@@ -141,7 +144,12 @@ def iter_blended_logits(model: nn.Module,
         """The batch's pixels in pipeline values and their no-data mask (``None`` when every pixel has data)."""
         top, bottom, left, right = _strip_bounds(batch)
         strip = scene.read(top, bottom, left, right)
+        if alpha is not None:
+            transparent = strip[alpha] == 0
+            strip = np.delete(strip, alpha, axis=0)
         missing = no_data_mask(strip, nodata)
+        if alpha is not None:
+            missing |= transparent
         if missing.any():  # any finite stand-in will do: these pixels are set to the mean after normalising
             strip = np.where(missing, np.zeros((), strip.dtype), strip)
         strip = np.ascontiguousarray(strip)

@@ -247,6 +247,25 @@ def test_png_input_gives_the_same_classes_as_geotiff(tool, model_files, tmp_path
     assert (colour[..., 3] == 255).all()
 
 
+def test_transparent_pixels_of_an_rgba_scene_are_no_data(tool, model_files, tmp_path):
+    """An RGBA PNG's alpha band is a no-data mask, not a fourth band: its classes equal those of the RGB
+    GeoTIFF whose pixels of that block are at the file's nodata value, whatever colour they hold under alpha 0."""
+    rgb = np.maximum(rgb_scene(100, 130, seed=7), 1)  # no pixel at the reference's nodata value 0 by chance
+    transparent = np.zeros((100, 130), bool)
+    transparent[20:50, 60:110] = True
+    rgba = np.concatenate([rgb, np.where(transparent, 0, 255).astype(np.uint8)[None]])
+    rgba[:3, transparent] = 200  # hidden colour: must not reach the model
+    scenes = tmp_path / 'scenes'
+    scenes.mkdir()
+    cv2.imwrite(str(scenes / 'a.png'), rgba.transpose(1, 2, 0)[..., [2, 1, 0, 3]])  # OpenCV writes BGRA arrays
+    write_geotiff(scenes / 'b.tif', np.where(transparent, 0, rgb).astype(np.uint8), nodata=0)
+    run_tool(tool, model_files, scenes, '--out-dir', tmp_path / 'out', '--crop-size', 48, '--stride', 32, 24)
+    with rasterio.open(tmp_path / 'out' / 'a_classes.tif') as a, rasterio.open(tmp_path / 'out' / 'b_classes.tif') as b:
+        classes = a.read(1)
+        np.testing.assert_array_equal(classes, b.read(1))
+        assert (classes[transparent] == a.nodata).all() and (classes[~transparent] != a.nodata).all()
+
+
 def test_tool_refuses_to_overwrite_without_force(tool, model_files, tmp_path):
     write_geotiff(tmp_path / 'scene.tif', rgb_scene(70, 80, seed=6))
     out = tmp_path / 'out'
@@ -420,8 +439,12 @@ def test_tool_writes_no_data_and_the_label_file_coding(model, tool, tmp_path, re
     for y1, y2, x1, x2 in slide_windows(150, 190, CROP, STRIDE):
         if missing[y1:y2, x1:x2].any():
             far[y1:y2, x1:x2] = False
-    assert far.sum() > 0
-    np.testing.assert_array_equal(codes[far], logits.argmax(0).numpy()[far] + first)
+    # the reflectances come back as x / 255 * 255, not exactly x: a pixel whose two best classes are within
+    # rounding may flip (one did with 2 torch threads), so those are left out
+    top2 = logits.topk(2, dim=0).values
+    clear = far & ((top2[0] - top2[1]).numpy() > 1e-3)
+    assert clear.sum() > 0.9 * far.sum() > 0
+    np.testing.assert_array_equal(codes[clear], logits.argmax(0).numpy()[clear] + first)
     rgba = np.asarray(Image.open(tmp_path / 'out' / 'reflectance_color.png'))
     assert rgba.shape == (150, 190, 4) and (rgba[..., 3] == np.where(missing, 0, 255)).all()
 
