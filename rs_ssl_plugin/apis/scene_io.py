@@ -26,6 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 from torch import nn
 
+from ..datasets.checks import open_raster
 from ..utils.windows import IntPair, as_pair
 from .tiled_inference import ClassCoding, iter_class_rows, label_coding
 
@@ -37,12 +38,7 @@ class RasterScene:
 
     def __init__(self, path: str):
         self.path = path
-        try:
-            with warnings.catch_warnings():  # PNGs and plain TIFFs carry no georeferencing; that is fine
-                warnings.simplefilter('ignore', NotGeoreferencedWarning)
-                self._dataset = rasterio.open(path)
-        except RasterioError as error:
-            raise OSError(f'cannot read scene {path}: {error}') from error
+        self._dataset = open_raster(path)
         self.height, self.width, self.count = self._dataset.height, self._dataset.width, self._dataset.count
         self.crs, self.transform = self._dataset.crs, self._dataset.transform
         self.nodata = self._dataset.nodata

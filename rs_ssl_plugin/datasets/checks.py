@@ -168,6 +168,19 @@ def to_pipeline_values(img: np.ndarray, path: str, value_range: Optional[ValueRa
     return np.clip(np.rint((img.astype(np.float32) - low) * scale), 0, 255).astype(np.uint8)
 
 
+def open_raster(path: str):
+    """``path`` opened with rasterio (the scenes of tiled inference and of ``RandomWindowDataset``); ``OSError``
+    naming it when it is missing, corrupt or not a raster."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    try:
+        with warnings.catch_warnings():  # PNG, JPEG and plain TIFF scenes carry no georeferencing
+            warnings.simplefilter('ignore', NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioError as error:
+        raise OSError(f'cannot read scene {path}: the file is missing, corrupt or not a raster ({error})') from None
+
+
 def no_data_mask(pixels: np.ndarray, nodata: Optional[float]) -> np.ndarray:
     """``(rows, cols)`` bool mask of the ``(bands, rows, cols)`` pixels without data: NaN in any band (nothing
     can be computed from it), or ``nodata`` in every band (GDAL's dataset mask: a pixel is valid while any

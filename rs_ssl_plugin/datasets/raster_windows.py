@@ -7,25 +7,23 @@ docs/benchmarks.md (``bench/bench_raster_windows.py``).
 """
 import math
 import os
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import rasterio
 import torch
 from mmengine.dataset import Compose
 from mmengine.hooks import Hook
 from mmpretrain.registry import DATASETS, HOOKS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.env import set_gdal_config
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from ..utils.windows import IntPair, as_pair
-from .checks import no_data_mask, require_dir
+from .checks import no_data_mask, open_raster, require_dir
 from .transforms.loading import CheckedLoadImageFromNDArray
 from .unlabeled import IMAGE_EXTENSIONS, find_images
 
@@ -35,17 +33,6 @@ CELLS_PER_WINDOW = 8
 RESIZE_DTYPES = ('uint8', 'uint16', 'int16', 'float32', 'float64')  # what OpenCV resizes
 INTERLEAVE_DTYPES = RESIZE_DTYPES + ('int8', 'int32')  # what cv2.merge interleaves, 4x faster than numpy
 LOADER_TYPES = ('CheckedLoadImageFromFile', 'CheckedLoadImageFromNDArray')
-
-
-def open_raster(path: str):
-    """``path`` opened with rasterio; ``OSError`` naming it when it is missing, corrupt or not a raster."""
-    try:
-        with warnings.catch_warnings():  # PNG, JPEG and plain TIFF scenes carry no georeferencing
-            warnings.simplefilter('ignore', NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except RasterioError as error:
-        raise OSError(f'RandomWindowDataset: cannot read scene {path}: the file is missing, corrupt or not a '
-                      f'raster ({error})') from None
 
 
 def ground_sampling_distance(raster, path: str) -> Tuple[float, float]:
